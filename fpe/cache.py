@@ -1,0 +1,56 @@
+"""An on-disk cache for finished computations, so an interrupted run loses nothing already computed.
+
+Entries live in ``<project>/.cache/`` (``FPE_CACHE_DIR`` overrides; ``FPE_CACHE=0`` disables) and are
+keyed by the computation's name, its full configuration and a hash of the ``fpe`` source code, so
+a change of the package invalidates them (no stale pages). Files are written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["source_hash", "cache_path", "cached"]
+
+
+def source_hash() -> str:
+    """sha256 over the ``fpe`` package's ``.py`` files (names and contents)."""
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    for p in sorted(pkg.glob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_path(name: str, config: dict) -> Path:
+    from .results import project_root
+
+    key = hashlib.sha256(json.dumps({"config": config, "src": source_hash()}, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    base = Path(os.environ["FPE_CACHE_DIR"]) if os.environ.get("FPE_CACHE_DIR") else project_root() / ".cache"
+    return base / f"{name}-{key}.pt"
+
+
+def cached(name: str, config: dict, compute: Callable[[], Any]) -> Any:
+    """Return ``compute()``, reading it from / writing it to the cache under ``(name, config)``.
+
+    The value must be saveable by ``torch.save`` with plain containers and tensors.
+    """
+    if os.environ.get("FPE_CACHE", "1") == "0":
+        return compute()
+    path = cache_path(name, config)
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:  # a corrupt entry is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(value, tmp)
+    os.replace(tmp, path)
+    return value

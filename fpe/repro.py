@@ -1,0 +1,115 @@
+"""Reproducibility helpers: seeds, CPU determinism, environment report, reference checks.
+
+Every random draw in ``fpe`` comes from a ``torch.Generator`` derived from an integer seed and a
+purpose tag (:func:`generator`), so a model's data, init, split and minibatch order depend only on
+its own seed, never on which other models it is batched with. On the CPU with a fixed thread count
+the runs are bitwise reproducible on one machine; across CPUs, float summation order may differ,
+which is why stored references are compared with a tolerance (:func:`check`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import random
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+__all__ = ["derive_seed", "generator", "seed_everything", "set_determinism", "environment", "check", "ReferenceMismatch"]
+
+
+def derive_seed(seed: int, *tags) -> int:
+    """A 63-bit seed from ``seed`` and purpose tags (stable across platforms and Python runs)."""
+    text = repr((int(seed),) + tuple(str(t) for t in tags)).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:8], "little") >> 1
+
+
+def generator(seed: int, *tags) -> torch.Generator:
+    """A CPU ``torch.Generator`` seeded with :func:`derive_seed` ``(seed, *tags)``."""
+    return torch.Generator().manual_seed(derive_seed(seed, *tags))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch's global generators (for code that does not take a generator)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_determinism(threads: int | None = None) -> int:
+    """Deterministic CPU kernels and a fixed intra-op thread count (see ``threads``).
+
+    ``threads=None`` uses ``min(os.cpu_count(), 2)``: the models are tiny and more threads only add
+    synchronisation; a fixed count also fixes float summation order. Returns the thread count.
+    """
+    if threads is None:
+        threads = min(os.cpu_count() or 1, 2)
+    torch.set_num_threads(int(threads))
+    torch.use_deterministic_algorithms(True)
+    return int(threads)
+
+
+def _git_commit() -> str | None:
+    try:
+        here = os.path.dirname(os.path.abspath(__file__))
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def environment() -> dict:
+    """What a result was computed with: Python, torch, NumPy, CPU, threads, git commit."""
+    from . import __version__
+
+    return {
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "fpe": __version__,
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "git_commit": _git_commit(),
+    }
+
+
+class ReferenceMismatch(AssertionError):
+    """A recomputed number fell outside the tolerance of its stored reference."""
+
+
+def check(name: str, value: float, reference: float, tolerance: float) -> float:
+    """Raise :class:`ReferenceMismatch` unless ``|value - reference| <= tolerance``; return the gap.
+
+    Args:
+        name: what is compared (appears in the error).
+        value: the recomputed number.
+        reference: the stored reference.
+        tolerance: the allowed absolute difference (>= 0), stated explicitly by the caller.
+    """
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+    gap = abs(float(value) - float(reference))
+    if not gap <= tolerance:  # also catches NaN
+        raise ReferenceMismatch(
+            f"{name}: recomputed {value:.6g} differs from the stored reference {reference:.6g} by "
+            f"{gap:.3g} > tolerance {tolerance:.3g}. If the change is intended, regenerate the "
+            f"references with `make references` and commit them."
+        )
+    return gap
