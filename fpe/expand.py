@@ -21,7 +21,6 @@ the groups of such a layer are the sibling sets (children of one previous parent
 """
 from __future__ import annotations
 
-import copy
 from typing import Sequence
 
 import torch
@@ -30,7 +29,7 @@ from torch.nn.utils import prune
 
 from .splits import SPLITS, check_assignment, check_groups, clause_assignment, random_assignment
 
-__all__ = ["expand", "count_nonzero", "linear_layers", "weight_masks", "check_mlp"]
+__all__ = ["expand", "split_copy", "count_nonzero", "linear_layers", "weight_masks", "check_mlp"]
 
 
 def linear_layers(model: nn.Sequential) -> list[nn.Linear]:
@@ -106,6 +105,40 @@ def expand(
         A new ``nn.Sequential`` of the same form, hidden layers ``alpha`` times wider, with a
         ``weight_mask`` on every ``Linear`` and ``count_nonzero(new) == count_nonzero(model)``.
     """
+    new_w, new_b = split_copy(model, alpha, split, groups=groups, generator=generator)
+    n_before = count_nonzero(model)
+    masks = _global_magnitude_masks(new_w, n_keep=n_before)
+
+    layers: list[nn.Module] = []
+    for li, (w, b, mask) in enumerate(zip(new_w, new_b, masks)):
+        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype, device=w.device)
+        with torch.no_grad():
+            lin.weight.copy_(w * mask)
+            if b is not None:
+                lin.bias.copy_(b)
+        prune.custom_from_mask(lin, "weight", mask)
+        layers.append(lin)
+        if li < len(new_w) - 1:
+            layers.append(nn.ReLU())
+    out = nn.Sequential(*layers)
+    out.train(model.training)
+    return out
+
+
+def split_copy(
+    model: nn.Sequential,
+    alpha: int,
+    split="random",
+    *,
+    groups: Sequence[Sequence[int]] | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+    """Steps 1-3 of FPE without the prune: the expanded weights and biases of every ``Linear``.
+
+    Same arguments and checks as :func:`expand`. The first ``Linear`` keeps the non-zero count of
+    the parent; later ones hold ``alpha`` copies of each outgoing weight (the surplus that the
+    global prune of :func:`expand` removes).
+    """
     linears = check_mlp(model)
     if isinstance(alpha, bool) or not isinstance(alpha, int) or alpha < 2:
         raise ValueError(f"alpha must be an integer >= 2, got {alpha!r}")
@@ -120,7 +153,6 @@ def expand(
 
     weights = [lin.weight.detach().clone() for lin in linears]  # effective (masked) weights
     biases = [None if lin.bias is None else lin.bias.detach().clone() for lin in linears]
-    n_before = sum(int(torch.count_nonzero(w)) for w in weights)
 
     new_w: list[torch.Tensor] = []
     new_b: list[torch.Tensor | None] = []
@@ -148,22 +180,7 @@ def expand(
     new_w.append(weights[-1][:, parent_of])  # children copy the parent's outgoing weights
     new_b.append(biases[-1])
 
-    masks = _global_magnitude_masks(new_w, n_keep=n_before)
-
-    layers: list[nn.Module] = []
-    for li, (w, b, mask) in enumerate(zip(new_w, new_b, masks)):
-        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype, device=w.device)
-        with torch.no_grad():
-            lin.weight.copy_(w * mask)
-            if b is not None:
-                lin.bias.copy_(b)
-        prune.custom_from_mask(lin, "weight", mask)
-        layers.append(lin)
-        if li < len(new_w) - 1:
-            layers.append(nn.ReLU())
-    out = nn.Sequential(*layers)
-    out.train(model.training)
-    return out
+    return new_w, new_b
 
 
 def _sibling_groups(parent_of: torch.Tensor) -> list[list[int]]:
@@ -193,11 +210,3 @@ def _global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[to
         start += w.numel()
     return masks
 
-
-def clone_unpruned(model: nn.Sequential) -> nn.Sequential:
-    """A deep copy of ``model`` with masks folded in (plain ``Linear`` weights, no reparametrisation)."""
-    out = copy.deepcopy(model)
-    for lin in linear_layers(out):
-        if prune.is_pruned(lin) and hasattr(lin, "weight_mask"):
-            prune.remove(lin, "weight")
-    return out

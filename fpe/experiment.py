@@ -24,7 +24,7 @@ from .repro import generator
 from .tasks import clause_groups, make_dnf
 from .train import Trainer, evaluate
 
-__all__ = ["Variant", "BooleanSetup", "boolean_data", "run_schedule", "run_boolean", "ScheduleResult", "DENSE"]
+__all__ = ["Variant", "BooleanSetup", "boolean_data", "boolean_datasets", "run_schedule", "run_boolean", "ScheduleResult", "DENSE"]
 
 
 @dataclass(frozen=True)
@@ -67,15 +67,19 @@ class BooleanSetup:
         return self.k * self.m
 
 
+def boolean_datasets(setup: BooleanSetup, seed: int):
+    """The train and test :class:`~fpe.tasks.DNFData` of one seed (fresh test set, same rule)."""
+    g = generator(seed, "dnf-data", setup.m, setup.k, setup.rule)
+    train = make_dnf(setup.m, setup.n_train, k=setup.k, rule=setup.rule, generator=g)
+    test = make_dnf(setup.m, setup.n_test, k=setup.k, rule=setup.rule, generator=g)
+    return train, test
+
+
 def boolean_data(setup: BooleanSetup, seeds: Sequence[int]):
     """Per-seed train and test sets, stacked: ``(x_train (S, N, d), y_train, x_test, y_test)``."""
-    train, test = [], []
-    for s in seeds:
-        g = generator(s, "dnf-data", setup.m, setup.k, setup.rule)
-        train.append(make_dnf(setup.m, setup.n_train, k=setup.k, rule=setup.rule, generator=g))
-        test.append(make_dnf(setup.m, setup.n_test, k=setup.k, rule=setup.rule, generator=g))
-    st = lambda ds, a: torch.stack([getattr(d, a) for d in ds])  # noqa: E731
-    return st(train, "x"), st(train, "y"), st(test, "x"), st(test, "y")
+    pairs = [boolean_datasets(setup, s) for s in seeds]
+    stack = lambda i, a: torch.stack([getattr(p[i], a) for p in pairs])  # noqa: E731
+    return stack(0, "x"), stack(0, "y"), stack(1, "x"), stack(1, "y")
 
 
 @dataclass

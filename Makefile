@@ -1,0 +1,102 @@
+# The companion's dependency graph: py:percent sources -> executed notebooks -> Jupyter Book.
+# `make book` and `make test` each do their own set-up. Failures are never hidden behind a pipe.
+SHELL := bash
+.SHELLFLAGS := -eo pipefail -c
+.DELETE_ON_ERROR:
+.SECONDARY:
+.ONESHELL:
+MAKEFLAGS += --no-builtin-rules
+
+PROFILE ?= paper
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+TIMEOUT ?= 3600
+
+SOURCES := $(sort $(wildcard notebooks/*.py))
+NAMES := $(notdir $(basename $(SOURCES)))
+EXECUTED := $(NAMES:%=book/%.ipynb)
+QUICK := $(NAMES:%=_build/quick/%.ipynb)
+FPE_SRC := $(wildcard fpe/*.py)
+JB_FLAGS := -W --keep-going --all
+
+export PYTHONHASHSEED := 0
+export FPE_DATA_DIR ?= $(abspath ../shared/data)
+
+.PHONY: help setup book html execute test unit notebooks-quick references clean FORCE
+
+help:
+	@echo "make book        recompute every notebook (PROFILE=$(PROFILE)) and build the HTML book"
+	@echo "make test        unit tests + quick notebooks under nbval with numeric checks + book build"
+	@echo "make html        build the HTML book from the committed executed notebooks only"
+	@echo "make references  store results/PROFILE/*.json as the reference numbers (commit them)"
+	@echo "make setup       create $(VENV) with the pinned dependencies (idempotent)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch is pinned in the same command as everything that depends on it (see requirements.txt)
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# --- notebooks ------------------------------------------------------------------------------
+# `make book` always recomputes (FORCE); `make book/NAME.ipynb` rebuilds one notebook only when
+# its source or the fpe package changed. Finished experiments are cached in .cache/, so a re-run after an
+# interruption does not repeat them.
+FORCE_EXEC ?=
+JOBS ?= 2
+
+_build/src/%.ipynb: notebooks/%.py | $(STAMP)
+	mkdir -p $(@D)
+	$(BIN)/jupytext --quiet --to ipynb --output $@ $<
+
+# Executed notebooks of the chosen profile; the book renders these (commit them for PROFILE=paper).
+book/%.ipynb: _build/src/%.ipynb $(FPE_SRC) $(FORCE_EXEC) | $(STAMP)
+	$(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
+	  -p profile $(PROFILE) -p progress False $< $@
+	$(PY) -m fpe.nbclean $@
+
+# Recompute every notebook, JOBS at a time (each notebook uses FPE_THREADS=1 thread by default).
+execute: | $(STAMP)
+	$(MAKE) --no-print-directory -j$(JOBS) FORCE_EXEC=FORCE $(EXECUTED)
+
+book: execute
+	$(MAKE) --no-print-directory html
+
+FORCE:
+
+html: | $(STAMP)
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . --path-output _build/jb $(JB_FLAGS)
+	rm -rf _build/html && cp -r _build/jb/_build/html _build/html
+	test -s _build/html/index.html
+	@echo "book: $(abspath _build/html/index.html)"
+
+# --- tests ----------------------------------------------------------------------------------
+# Quick-profile notebooks with the parameters injected; nbval executes them and fails on any
+# error, including a recomputed number outside its stored reference tolerance.
+_build/quick/%.ipynb: _build/src/%.ipynb | $(STAMP)
+	mkdir -p $(@D)
+	$(BIN)/papermill --prepare-only --kernel python3 -p profile quick -p progress False $< $@ --log-level WARNING
+
+unit: | $(STAMP)
+	$(PY) -m pytest tests
+
+notebooks-quick: $(QUICK) | $(STAMP)
+	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(TIMEOUT) -p no:cacheprovider $(QUICK)
+
+test: | $(STAMP)
+	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory notebooks-quick
+	$(MAKE) --no-print-directory html
+
+references: | $(STAMP)
+	$(PY) -c "from fpe.results import write_references; print(*write_references('$(PROFILE)'), sep='\n')"
+
+clean:
+	rm -rf _build .cache results/quick

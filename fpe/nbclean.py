@@ -1,0 +1,41 @@
+"""Strip volatile metadata from an executed notebook so re-executions diff cleanly.
+
+``python -m fpe.nbclean NOTEBOOK.ipynb ...`` removes per-cell timestamps and durations that
+papermill records and makes its input/output paths relative, keeping the notebook's total
+execution time (seconds) for the provenance record.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from .results import atomic_write_text
+
+
+def clean(path: str | os.PathLike) -> None:
+    path = Path(path)
+    nb = json.loads(path.read_text())
+    pm = nb.get("metadata", {}).get("papermill", {})
+    if pm:
+        duration = pm.get("duration")
+        for key in ("start_time", "end_time", "environment_variables", "duration"):
+            pm.pop(key, None)
+        if duration is not None:
+            pm["duration_seconds"] = round(float(duration))
+        for key in ("input_path", "output_path"):
+            if pm.get(key):
+                pm[key] = os.path.basename(pm[key])
+    for cell in nb.get("cells", []):
+        cpm = cell.get("metadata", {}).get("papermill")
+        if cpm is not None:
+            for key in ("start_time", "end_time", "duration"):
+                cpm.pop(key, None)
+        cell.get("metadata", {}).pop("execution", None)
+    atomic_write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        clean(arg)

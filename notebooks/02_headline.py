@@ -1,0 +1,188 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The headline experiment: 8 clauses, 8 neurons
+#
+# **Overview.** The paper's headline result is on a Boolean DNF task with 8 clauses and a dense
+# network of 8 hidden neurons: the dense net reaches **78.7 %**, FPE with a random split
+# **88.7 %** and FPE with a clause-aligned split **99.4 %**, all at the same number of non-zero
+# weights. This chapter recomputes all three (and both expansion factors, `alpha = 2` and `4`,
+# since the paper does not say which one the headline used) over many seeds, with spread, train
+# accuracy, a paired test against dense, and the count-of-ones floor of the task.
+#
+# **Prerequisites.** The previous chapter (what `fpe.expand` does). Runs on its own: about two
+# minutes on a 2-core laptop CPU for the `paper` profile, seconds for `quick`.
+
+# %% tags=["parameters"]
+profile = "paper"  # "quick" (CI: 3 seeds, 100 + 100 epochs) or "paper" (10 seeds, 1000 + 1000 epochs)
+progress = True  # progress bars for interactive use; the book build turns them off
+
+# %% [markdown]
+# ## Setup and assumptions
+#
+# The paper states the task (OR of clauses, ReLU hidden layer, sigmoid output, binary
+# cross-entropy) and the schedule (1000 epochs dense, FPE, 1000 more; dense baseline 1000 + 1000).
+# Everything else is a **house** choice, a named field of `fpe.experiment.BooleanSetup`:
+#
+# - `k = 4` inputs per clause, `d = 4m` (read off the paper's weight figure);
+# - sampling rule `"standard"`: positives Bernoulli(0.5) with one clause forced on, negatives
+#   Bernoulli(0.5) conditioned on no clause firing; half positives, half negatives;
+# - 4096 training and 4096 fresh test samples per seed; Adam, learning rate 1e-3, batch 512, no
+#   weight decay; PyTorch's default initialisation;
+# - the split draws (random split, clause order per parent) are independent per seed;
+# - FPE's prune is global over both layers; biases are copied to children and not counted.
+#
+# Every variant of one seed sees the same data and the same minibatches (a paired design). The
+# numbers are means ± sample standard deviation over seeds.
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+from scipy import stats
+
+import fpe
+from fpe.experiment import DENSE, BooleanSetup, Variant, boolean_datasets, run_boolean
+from fpe.metrics import accuracy_per_nonzero, relative_improvement
+from fpe.plot import accuracy_by_variant
+from fpe.tasks import count_threshold_accuracy
+
+PROFILES = {
+    "quick": dict(seeds=3, epochs=100),
+    "paper": dict(seeds=10, epochs=1000),
+}
+if profile not in PROFILES:
+    raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+cfg = PROFILES[profile]
+SEEDS = list(range(cfg["seeds"]))
+THREADS = fpe.set_determinism()
+setup = BooleanSetup(m=8, h=8, warmup_epochs=cfg["epochs"], post_epochs=cfg["epochs"])
+VARIANTS = [DENSE, Variant("random", 2), Variant("random", 4), Variant("clause", 2), Variant("clause", 4)]
+results = fpe.Results("02_headline", profile)
+print(f"profile={profile}: {len(SEEDS)} seeds, {setup.warmup_epochs} + {setup.post_epochs} epochs, {THREADS} thread(s)")
+print(setup)
+
+# %% [markdown]
+# ## Train: dense warm-up, FPE, more training
+#
+# `fpe.experiment.run_boolean` trains the dense nets of all seeds as one batched stack, expands
+# each with every variant, and trains the expanded nets (one stack per `alpha`) and the dense nets
+# for the second phase. The finished run is cached on disk under its full configuration.
+
+# %%
+run = run_boolean(setup, SEEDS, VARIANTS, progress=progress)
+acc = {v.key: run.variants[v.key]["test_acc"].numpy() for v in VARIANTS}
+train_acc = {v.key: run.variants[v.key]["train_acc"].numpy() for v in VARIANTS}
+nonzeros = {v.key: run.variants[v.key]["nonzeros"].numpy() for v in VARIANTS}
+dense_nnz = setup.d * setup.h + setup.h * 1  # W1 and W2 of the dense net (one output)
+print("non-zero weights per model:", {k: sorted(set(v.tolist())) for k, v in nonzeros.items()}, "dense:", dense_nnz)
+
+# %% [markdown]
+# ## The count-of-ones floor
+#
+# Under the standard sampling rule a positive carries four forced ones, so the number of ones
+# alone predicts the label better than chance. The floor is the test accuracy of the best
+# threshold on the count of ones (fitted on each seed's training set).
+
+# %%
+floors = [count_threshold_accuracy(*boolean_datasets(setup, s)) for s in SEEDS]
+print(f"count-of-ones floor: {np.mean(floors):.1f} ± {np.std(floors, ddof=1) if len(floors) > 1 else 0:.1f} %")
+
+# %% [markdown]
+# ## Results against the paper
+#
+# The paper's 88.7 % and 99.4 % are compared with both `alpha` rows, since the headline does not
+# state `alpha`. The relative improvements are compared with the paper's Figure 4a at `h = 8`
+# (read off the figure, ±3 points). Verdict rule (stated once, in `fpe.results.verdict`):
+# **reproduced** when the paper's value lies within our mean ± 2 standard errors or within 3 points;
+# **same direction** when not, but our effect has the paper's sign against dense and is more than
+# 2 standard errors from zero; otherwise **not reproduced**. The p-value is a paired t-test of the
+# variant against dense over seeds (`scipy.stats.ttest_rel`).
+
+# %%
+PAPER_ACC = {"dense": 78.7, "random_a2": 88.7, "random_a4": 88.7, "clause_a2": 99.4, "clause_a4": 99.4}
+PAPER_REL_FIG4A = {"random_a2": 19.0, "random_a4": 10.5, "clause_a2": 34.0, "clause_a4": 42.0}
+label = {v.key: v.label for v in VARIANTS}
+dense_mean = float(acc["dense"].mean())
+for v in VARIANTS:
+    k = v.key
+    results.add(f"acc_{k}", acc[k], label=f"test accuracy, {label[k]}", paper=PAPER_ACC[k],
+                source="text" + (" (α not stated)" if k != "dense" else ""),
+                baseline=None if k == "dense" else dense_mean, paper_baseline=None if k == "dense" else PAPER_ACC["dense"])
+for v in VARIANTS[1:]:
+    k = v.key
+    rel = relative_improvement(acc[k], acc["dense"])  # paired per seed
+    results.add(f"rel_{k}", rel, label=f"relative improvement over dense, {label[k]}", paper=PAPER_REL_FIG4A[k],
+                source="Figure 4a, h=8", baseline=0.0)
+for v in VARIANTS:
+    results.add(f"train_acc_{v.key}", train_acc[v.key], label=f"train accuracy, {label[v.key]}")
+for v in VARIANTS:
+    results.add(f"acc_per_nnz_{v.key}", accuracy_per_nonzero(acc[v.key], nonzeros[v.key]),
+                label=f"accuracy per non-zero weight, {label[v.key]}", unit="%/weight")
+results.add("count_floor", floors, label="count-of-ones floor (threshold on the number of ones)")
+for v in VARIANTS[1:]:
+    assert (nonzeros[v.key] <= dense_nnz).all(), "FPE must not add non-zero weights"
+
+pvals = {v.key: stats.ttest_rel(acc[v.key], acc["dense"]).pvalue if len(SEEDS) > 1 else float("nan") for v in VARIANTS[1:]}
+rows = ["| model | test accuracy (%) | train accuracy (%) | paper (%) | rel. improvement (%) | paper Fig. 4a (%) | p vs dense | verdict (accuracy) |",
+        "|---|---|---|---|---|---|---|---|"]
+for v in VARIANTS:
+    k = v.key
+    a, t = results[f"acc_{k}"], results[f"train_acc_{k}"]
+    r = results.numbers.get(f"rel_{k}")
+    rel_txt = f"{r.value:+.1f} ± {r.spread:.1f}" if r else "–"
+    rows.append(f"| {label[k]} | {a.value:.1f} ± {a.spread:.1f} | {t.value:.1f} ± {t.spread:.1f} | {PAPER_ACC[k]} | {rel_txt} | "
+                f"{PAPER_REL_FIG4A.get(k, '–')} | {pvals.get(k, float('nan')):.2g} | {a.verdict} |")
+rows.append(f"| count-of-ones floor | {np.mean(floors):.1f} | | | | | | |")
+display(Markdown(f"**{len(SEEDS)} seeds**, {setup.warmup_epochs} + {setup.post_epochs} epochs, m = {setup.m}, h = {setup.h}, "
+                 f"{dense_nnz} non-zero weights per model (biases not counted).\n\n" + "\n".join(rows)))
+
+# %%
+fig = accuracy_by_variant([label[v.key] for v in VARIANTS], [acc[v.key] for v in VARIANTS],
+                          paper=[PAPER_ACC[v.key] for v in VARIANTS], floor=float(np.mean(floors)))
+fig.axes[0].set_title(f"8 clauses, 8 neurons: test accuracy over {len(SEEDS)} seeds (dots), mean ± std", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# ## All recorded numbers
+#
+# These rows are generated from `results/<profile>/02_headline.json`, which this notebook has just
+# written; the book's results page reads the same file. The last cell checks every number against
+# the stored reference for this profile (tolerance: 3 standard errors over seeds, at least 0.5
+# points) and fails loudly if one moved.
+
+# %%
+results.meta.update(setup=setup.__dict__, seeds=SEEDS, variants=[v.key for v in VARIANTS],
+                    p_values_vs_dense=pvals)
+results.save()
+display(Markdown(results.table()))
+
+# %%
+gaps = results.check_references()
+print(f"all {len(gaps)} numbers within their stored tolerance; largest gap {max(gaps.values()):.3g}")
+
+# %% [markdown]
+# ## Reading the result
+#
+# The verdict column above is computed, not written: read it for the current run. What the
+# recorded numbers support, in the terms of the paper's claims:
+#
+# - **Claim 1** (clause-aligned splitting raises accuracy at the same non-zero count) is tested by
+#   the clause-split rows and their p-values against dense.
+# - **Claim 2** (a random split recovers much of that gain) is tested by the random-split rows.
+# - The dense model's accuracy depends on choices the paper leaves open (data size, learning
+#   rate, sampling rule); the count-of-ones floor shows how much of it the task's sampling rule
+#   gives away for free. The chapter on load sweeps calibrates these choices on dense-only
+#   evidence.

@@ -1,0 +1,54 @@
+"""The committed executed notebooks (book/) match their jupytext sources (notebooks/) and the
+committed paper-profile results they report."""
+import json
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted((ROOT / "notebooks").glob("*.py"))
+
+
+def code_cells(nb):
+    return [c.source.strip() for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def test_there_are_notebooks():
+    assert len(SOURCES) >= 2
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_source_has_a_parameters_cell(source):
+    nb = jupytext.read(source)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "profile" in params[0].source and "progress" in params[0].source
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_committed_executed_notebook_matches_its_source(source):
+    executed = ROOT / "book" / f"{source.stem}.ipynb"
+    assert executed.is_file(), f"{executed} is missing: run `make book` and commit it"
+    nb = nbformat.read(executed, as_version=4)
+    assert code_cells(nb) == code_cells(jupytext.read(source)), (
+        f"{executed.name} was executed from an older {source.name}: run `make book` and commit")
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and 'profile = "paper"' in injected[0].source, "commit paper-profile notebooks only"
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_paper_results_are_committed_with_verdicts(source):
+    path = ROOT / "results" / "paper" / f"{source.stem}.json"
+    assert path.is_file(), f"{path} is missing: run `make book` and commit results/paper"
+    data = json.loads(path.read_text())
+    assert data["profile"] == "paper" and data["numbers"]
+    for n in data["numbers"]:
+        assert n["verdict"] in ("reproduced", "same direction", "not reproduced", "no paper value")
+        assert n["n_seeds"] == len(n["values"]) >= 1
+        # the executed notebook printed the same numbers it saved
+    executed = (ROOT / "book" / f"{source.stem}.ipynb").read_text()
+    for n in data["numbers"][:3]:
+        assert n["label"] in executed
