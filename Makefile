@@ -36,7 +36,15 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+APT_PACKAGES := $(shell sed -e 's/\#.*//' apt-packages.txt)
+
+$(STAMP): requirements.txt pyproject.toml apt-packages.txt
+	missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done)
+	if [ -n "$$missing" ]; then
+	  echo "installing Debian packages: $$missing"
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned in the same command as everything that depends on it (see requirements.txt)
@@ -95,8 +103,9 @@ test: | $(STAMP)
 	$(MAKE) --no-print-directory notebooks-quick
 	$(MAKE) --no-print-directory html
 
+# make references PROFILE=quick [NOTEBOOKS="02_headline ..."]: store results as the new references.
 references: | $(STAMP)
-	$(PY) -c "from fpe.results import write_references; print(*write_references('$(PROFILE)'), sep='\n')"
+	$(PY) -c "from fpe.results import write_references; print(*write_references('$(PROFILE)', notebooks='$(NOTEBOOKS)'.split() or None), sep='\n')"
 
 clean:
 	rm -rf _build .cache results/quick

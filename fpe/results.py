@@ -65,6 +65,7 @@ class Number:
     unit: str = "%"
     source: str | None = None  # where the paper's value comes from ("text", "Figure 4a", ...)
     note: str | None = None
+    checked: bool = True  # compared with the stored reference (False for machine-dependent timings)
     values: list[float] = field(default_factory=list)  # per seed
 
 
@@ -134,15 +135,19 @@ class Results:
 
     def add(self, id: str, values: Sequence[float] | float, *, label: str, paper: float | None = None,
             unit: str = "%", source: str | None = None, baseline: float | None = None,
-            paper_baseline: float | None = None, tolerance: float = FIGURE_TOLERANCE, note: str | None = None) -> Number:
-        """Record a number from its per-seed ``values`` (or one value) and judge it by :func:`verdict`."""
+            paper_baseline: float | None = None, tolerance: float = FIGURE_TOLERANCE, note: str | None = None,
+            checked: bool = True) -> Number:
+        """Record a number from its per-seed ``values`` (or one value) and judge it by :func:`verdict`.
+
+        ``checked=False`` keeps a machine-dependent number (a timing) out of the reference check.
+        """
         vals = [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
         if not vals:
             raise ValueError(f"values for {id!r} must not be empty")
         mean, std = mean_std(vals)
         v = verdict(mean, std, len(vals), paper, baseline=baseline, paper_baseline=paper_baseline, tolerance=tolerance)
         num = Number(id=id, label=label, value=mean, spread=std, n_seeds=len(vals), paper=paper, verdict=v,
-                     unit=unit, source=source, note=note, values=vals)
+                     unit=unit, source=source, note=note, checked=checked, values=vals)
         self.numbers[id] = num
         return num
 
@@ -177,11 +182,12 @@ class Results:
         if not self.reference_path.is_file():
             raise FileNotFoundError(f"no stored references at {self.reference_path}; create them with `make references`")
         refs = json.loads(self.reference_path.read_text())["numbers"]
-        missing = sorted(set(self.numbers) - set(refs))
+        checked = {id: n for id, n in self.numbers.items() if n.checked}
+        missing = sorted(set(checked) - set(refs))
         if missing:
             raise KeyError(f"numbers without a stored reference in {self.reference_path}: {missing}; run `make references`")
         return {id: check(f"{self.notebook}/{id}", n.value, refs[id]["value"], refs[id]["tolerance"])
-                for id, n in self.numbers.items()}
+                for id, n in checked.items()}
 
 
 def reference_tolerance(num: dict) -> float:
@@ -192,13 +198,17 @@ def reference_tolerance(num: dict) -> float:
     return max(3.0 * se, floor)
 
 
-def write_references(profile: str, root: str | os.PathLike | None = None) -> list[Path]:
-    """Copy ``results/<profile>/*.json`` to ``references/<profile>/`` as value + tolerance pairs."""
+def write_references(profile: str, root: str | os.PathLike | None = None, notebooks: Sequence[str] | None = None) -> list[Path]:
+    """Copy ``results/<profile>/*.json`` (or only ``notebooks``) to ``references/<profile>/`` as
+    value + tolerance pairs (numbers recorded with ``checked=False`` are left out)."""
     root = project_root(root)
     written = []
     for path in sorted((root / "results" / profile).glob("*.json")):
+        if notebooks and path.stem not in notebooks:
+            continue
         data = json.loads(path.read_text())
-        refs = {n["id"]: {"value": n["value"], "tolerance": reference_tolerance(n)} for n in data["numbers"]}
+        refs = {n["id"]: {"value": n["value"], "tolerance": reference_tolerance(n)}
+                for n in data["numbers"] if n.get("checked", True)}
         out = root / "references" / profile / path.name
         atomic_write_text(out, json.dumps({"notebook": data["notebook"], "profile": profile, "numbers": refs}, indent=1) + "\n")
         written.append(out)
