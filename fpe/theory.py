@@ -40,6 +40,8 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import torch
+
 __all__ = [
     "MODELS",
     "PER",
@@ -51,6 +53,8 @@ __all__ = [
     "clause_covered_probability",
     "pair_collision_probability",
     "expected_collisions",
+    "support_statistics",
+    "large_weight_support",
 ]
 
 MODELS = ("independent", "balanced", "clause")
@@ -209,3 +213,47 @@ def expected_collisions(k: int, m: int, alpha: int, *, per: str = "parent", h: i
     per_parent = math.comb(m, 2) * pair
     value = {"child": per_parent / alpha, "parent": per_parent, "layer": h * per_parent}[per]
     return _out(value, exact)
+
+
+def support_statistics(support: torch.Tensor, k: int, m: int, alpha: int) -> dict[str, torch.Tensor]:
+    """Measured counterparts of the formulas, from the supports of an expanded layer.
+
+    Args:
+        support: boolean ``(h*alpha, d)``: which inputs each child sees (e.g. ``weight_mask != 0`` of
+            the first layer of ``fpe.expand``'s output, or :func:`large_weight_support`). Children of
+            parent ``p`` are rows ``p*alpha .. p*alpha + alpha - 1`` (``fpe.expand``'s layout);
+            ``alpha = 1`` for an unsplit (dense) layer.
+        k, m: clause ``j`` is inputs ``k*j .. k*j + k - 1`` (:func:`fpe.tasks.clause_groups`).
+
+    Returns:
+        ``held`` ``(h*alpha, m)``: clause whole in that child; ``whole`` ``(h, m)``: clause whole in some
+        child of that parent; ``pairs`` ``(h,)``: colliding clause pairs summed over the parent's
+        children (pairs of clauses whole in one child).
+    """
+    _check_int("k", k, 1)
+    _check_int("m", m, 1)
+    _check_int("alpha", alpha, 1)
+    if not isinstance(support, torch.Tensor) or support.dim() != 2:
+        raise ValueError("support must be a 2-d tensor (children, inputs)")
+    rows, d = support.shape
+    if d < k * m:
+        raise ValueError(f"support has {d} inputs, fewer than k*m = {k * m}")
+    if rows % alpha:
+        raise ValueError(f"support has {rows} rows, not a multiple of alpha = {alpha}")
+    held = support[:, : k * m].bool().reshape(rows, m, k).all(-1)  # (children, m)
+    per_child = held.sum(1)
+    pairs = (per_child * (per_child - 1) // 2).reshape(rows // alpha, alpha).sum(1)
+    whole = held.reshape(rows // alpha, alpha, m).any(1)
+    return {"held": held, "whole": whole, "pairs": pairs}
+
+
+def large_weight_support(weight: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Inputs a neuron uses strongly: ``|w| >= fraction * max |w|`` of its row, and ``w != 0``.
+
+    ``weight`` is ``(..., neurons, inputs)``; ``fraction`` in ``(0, 1]``. Rows that are all zero
+    (dead children) have an empty support.
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
+    a = weight.detach().abs()
+    return (a >= fraction * a.amax(-1, keepdim=True)) & (a > 0)

@@ -183,3 +183,40 @@ def test_formulas_are_probabilities_and_ordered(k, m, alpha, extra, h, model):
 def test_bad_input_names_the_parameter(call, name):
     with pytest.raises(ValueError, match=rf"^{name} must"):
         call()
+
+
+def test_support_statistics_on_fpe_expand_masks():
+    import fpe
+    from fpe.batched import init_mlp
+    from fpe.expand import linear_layers
+
+    k, m, h = 2, 4, 6
+    model = init_mlp([k * m, h, 1], torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        linear_layers(model)[-1].weight.mul_(1e-6)  # the prune then only removes output-layer copies
+    for alpha, split, groups in [(2, "clause", clause_groups(m, k)), (4, "clause", clause_groups(m, k)), (2, "random", None)]:
+        new = fpe.expand(model, alpha, split, groups=groups, generator=torch.Generator().manual_seed(1))
+        stats = T.support_statistics(new[0].weight_mask != 0, k, m, alpha)
+        assert stats["held"].shape == (h * alpha, m) and stats["whole"].shape == (h, m)
+        assert (stats["held"].sum(0) <= h).all()  # a clause is whole in at most one child per parent
+        if split == "clause":
+            assert stats["whole"].all()
+            assert (stats["pairs"] == T.expected_collisions(k, m, alpha, model="clause")).all()
+    dense = T.support_statistics(torch.ones(h, k * m, dtype=torch.bool), k, m, 1)
+    assert dense["whole"].all() and (dense["pairs"] == math.comb(m, 2)).all()
+    # hand-made: parent 0 has child {0,1,2,3} (clauses 0, 1) and child {4,5,6,7} (clauses 2, 3)
+    sup = torch.tensor([[1, 1, 1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1, 1, 1],
+                        [1, 0, 1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 0, 1, 0, 1]], dtype=torch.bool)
+    st2 = T.support_statistics(sup, 2, 4, 2)
+    assert st2["pairs"].tolist() == [2, 0] and st2["whole"].tolist() == [[True] * 4, [False] * 4]
+    with pytest.raises(ValueError, match="alpha"):
+        T.support_statistics(sup[:3], 2, 4, 2)
+
+
+def test_large_weight_support():
+    w = torch.tensor([[1.0, -0.6, 0.4, 0.0], [0.0, 0.0, 0.0, 0.0], [-2.0, 1.0, 0.9, 0.1]])
+    assert T.large_weight_support(w, 0.5).tolist() == [[True, True, False, False], [False] * 4,
+                                                        [True, True, False, False]]
+    assert T.large_weight_support(w, 1.0).sum() == 2
+    with pytest.raises(ValueError, match="^fraction must"):
+        T.large_weight_support(w, 0.0)
