@@ -25,11 +25,11 @@ JB_FLAGS := -W --keep-going --all
 export PYTHONHASHSEED := 0
 export FPE_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: help setup book html execute test unit notebooks-quick references clean FORCE
+.PHONY: help setup book html execute test unit browser notebooks-quick references clean FORCE
 
 help:
 	@echo "make book        recompute every notebook (PROFILE=$(PROFILE)) and build the HTML book"
-	@echo "make test        unit tests + quick notebooks under nbval with numeric checks + book build"
+	@echo "make test        unit tests + quick notebooks under nbval with numeric checks + book build + browser check"
 	@echo "make html        build the HTML book from the committed executed notebooks only"
 	@echo "make references  store results/PROFILE/*.json as the reference numbers (commit them)"
 	@echo "make setup       create $(VENV) with the pinned dependencies (idempotent)"
@@ -79,7 +79,8 @@ book: execute
 FORCE:
 
 html: | $(STAMP)
-	rm -rf _build/html
+	$(PY) -m fpe.report
+	rm -rf _build/html _build/jb/_build/html
 	$(BIN)/jupyter-book build . --path-output _build/jb $(JB_FLAGS)
 	rm -rf _build/html && cp -r _build/jb/_build/html _build/html
 	test -s _build/html/index.html
@@ -93,7 +94,12 @@ _build/quick/%.ipynb: _build/src/%.ipynb | $(STAMP)
 	$(BIN)/papermill --prepare-only --kernel python3 -p profile quick -p progress False $< $@ --log-level WARNING
 
 unit: | $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/browser
+
+# The built book in headless Chromium: console errors, broken links/anchors, missing figures;
+# screenshots go to _build/screenshots/.
+browser: | $(STAMP)
+	$(PY) -m pytest tests/browser
 
 notebooks-quick: $(QUICK) | $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(TIMEOUT) -p no:cacheprovider $(QUICK)
