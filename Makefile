@@ -108,6 +108,7 @@ test: | $(STAMP)
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory notebooks-quick
 	$(MAKE) --no-print-directory html
+	$(MAKE) --no-print-directory browser
 
 # make references PROFILE=quick [NOTEBOOKS="02_headline ..."]: store results as the new references.
 references: | $(STAMP)
