@@ -1,0 +1,73 @@
+"""Every chapter opens with the Colab set-up cell, which acts only inside Colab (simulated here)."""
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+from fpe import colab
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCES = sorted((ROOT / "notebooks").glob("*.py"))
+
+
+def first_code_cell(path):
+    return next(c.source for c in jupytext.read(path).cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_chapter_starts_with_the_colab_cell(source):
+    assert first_code_cell(source).strip() == colab.CELL.strip()
+
+
+def test_the_cell_points_at_the_books_repository():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == colab.REPOSITORY
+    assert config["launch_buttons"]["colab_url"].startswith("https://colab.research.google.com")
+
+
+def run_cell(monkeypatch, in_colab):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.delenv("FPE_ROOT", raising=False)
+    if in_colab:
+        google = types.ModuleType("google")
+        google.colab = types.ModuleType("google.colab")
+        monkeypatch.setitem(sys.modules, "google", google)
+        monkeypatch.setitem(sys.modules, "google.colab", google.colab)
+    else:
+        monkeypatch.setitem(sys.modules, "google.colab", None)  # import fails as outside Colab
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(compile(colab.CELL, "colab-cell", "exec"), {"__name__": "__main__"})
+    return calls
+
+
+def test_outside_colab_the_cell_does_nothing(monkeypatch):
+    assert run_cell(monkeypatch, in_colab=False) == []
+
+
+def test_inside_colab_it_clones_and_installs_without_touching_torch(monkeypatch):
+    import os
+    import torch
+
+    monkeypatch.setattr(os.path, "isdir", lambda p: False)
+    calls = run_cell(monkeypatch, in_colab=True)
+    assert calls[0] == ["git", "clone", "--depth", "1", colab.REPOSITORY, "/content/fpe-companion"]
+    pip = calls[1]
+    assert pip[:4] == [sys.executable, "-m", "pip", "install"]
+    assert "-c" in pip and "-e" in pip and not any(a.startswith("torch") for a in pip)
+    assert "-U" not in pip and "--upgrade" not in pip
+    assert Path(pip[pip.index("-c") + 1]).read_text().strip() == f"torch=={torch.__version__}"
+    assert os.environ["FPE_ROOT"] == "/content/fpe-companion"
+    assert "/content/fpe-companion" in sys.path
+
+
+def test_insert_is_idempotent(tmp_path):
+    src = tmp_path / "nb.py"
+    src.write_text("# %% [markdown]\n# # Title\n\n# %% tags=[\"parameters\"]\nprofile = \"paper\"\n")
+    assert colab.insert(src)
+    assert not colab.insert(src)
+    assert first_code_cell(src).strip() == colab.CELL.strip()

@@ -1,0 +1,42 @@
+"""The results page, provenance page and README table are generated from the committed results,
+and are up to date (they change only when results change)."""
+import json
+import shutil
+from pathlib import Path
+
+from fpe import report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_pages_are_exactly_what_the_results_generate():
+    assert (ROOT / "book" / "results.md").read_text() == report.results_page("paper", ROOT), "run `python -m fpe.report`"
+    assert (ROOT / "book" / "provenance.md").read_text() == report.provenance_page("paper", ROOT)
+    readme = (ROOT / "README.md").read_text()
+    assert report.START + "\n" + report.readme_table("paper", ROOT) + "\n" + report.END in readme
+
+
+def test_pages_change_only_when_results_change(tmp_path):
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / "fpe").mkdir()
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    shutil.copytree(ROOT / "book", tmp_path / "book")
+    report.write_all("paper", tmp_path)
+    assert report.write_all("paper", tmp_path) == []  # deterministic: a second run changes nothing
+    path = tmp_path / "results" / "paper" / "02_headline.json"
+    data = json.loads(path.read_text())
+    number = next(n for n in data["numbers"] if n["id"] == "acc_dense")
+    number["value"] += 1.0
+    path.write_text(json.dumps(data))
+    changed = {p.name for p in report.write_all("paper", tmp_path)}
+    assert changed == {"results.md", "README.md"}
+    assert f"{number['value']:.1f}" in (tmp_path / "README.md").read_text()
+
+
+def test_every_number_with_a_paper_value_is_on_the_results_page():
+    page = report.results_page("paper", ROOT)
+    for data in report.load_results("paper", ROOT).values():
+        for n in data["numbers"]:
+            assert n["label"] in page
+    assert "numbers with a paper value" in page
