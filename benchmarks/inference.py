@@ -1,0 +1,57 @@
+"""What an FPE layer costs at inference next to the dense layer with the same non-zeros
+(PAPER.md section 1, claim 5: "the right cost model is non-zero weights moved from memory").
+
+    .venv/bin/python benchmarks/inference.py [--quick] [--threads N] [--out PATH]
+
+Times the inference forms of :mod:`fpe.inference` (masked dense, CSR, BSR, compact balanced split)
+of an expanded first layer against the narrow ``nn.Linear(d, h)`` with the same non-zeros, over
+batch sizes {1, 8, 64, 512}, alpha {2, 4, 8}, the paper's layer sizes (d = 512 and 784, h = 4 to
+128) and a large one (d = 4096, h = 1024); measures the machine's memory bandwidth and matmul
+GFLOP/s; prints the ratio table and the roofline reading of the headline point; writes JSON
+(default ``_build/bench/inference[_quick].json``; the chapter ``notebooks/06_cost.py`` runs the same
+:func:`fpe.bench.run_grid`). Timings are medians of interleaved rounds and depend on the load of
+the machine: close other work for clean numbers.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fpe import bench  # noqa: E402
+
+QUICK = dict(sizes=((512, 32), (4096, 1024)), alphas=(4,), batches=(1, 64), budget=0.3, max_rounds=7)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="two sizes, alpha 4, batch 1 and 64 (under a minute)")
+    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the timings (default 2, the core count)")
+    ap.add_argument("--out", type=Path, default=None, help="JSON output path")
+    args = ap.parse_args(argv)
+    cfg = bench.BenchConfig(threads=args.threads, **(QUICK if args.quick else {}))
+    out = args.out or ROOT / "_build" / "bench" / ("inference_quick.json" if args.quick else "inference.json")
+    print(f"threads={cfg.threads} sizes={list(cfg.sizes)} alphas={list(cfg.alphas)} batches={list(cfg.batches)}", flush=True)
+    data = bench.run_grid(cfg, log=lambda s: print(s, flush=True))
+    bench.save_json(data, out)
+    bw, mm = data["bandwidth_gbs"], data["matmul"]
+    print(f"\nmemory bandwidth: read {bw['read']:.1f} GB/s, copy {bw['copy']:.1f} GB/s; matmul {mm['gflops']:.1f} GFLOP/s "
+          f"({cfg.threads} threads)")
+    print("\nlatency / narrow dense latency (same non-zeros); dense column: its latency in ms per batch\n")
+    print(bench.ratio_table(data))
+    head = bench.headline(data)
+    if head:
+        print("\nd=4096, h=1024, alpha=4, batch 1:")
+        print(f"{'form':>13} {'ms':>8} {'ratio':>6} {'moved MB':>9} {'bytes/BW ms':>11} {'x limit':>7}")
+        for name, p in head.items():
+            print(f"{name:>13} {p['seconds'] * 1e3:8.3f} {p['ratio']:6.2f} {p['moved_bytes'] / 1e6:9.2f} "
+                  f"{p['bw_limit_s'] * 1e3:11.3f} {p['from_bw_limit']:7.2f}")
+    print(f"\n{data['seconds']:.0f} s; wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
