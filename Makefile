@@ -25,12 +25,13 @@ JB_FLAGS := -W --keep-going --all
 export PYTHONHASHSEED := 0
 export FPE_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: help setup book html execute test unit browser notebooks-quick references clean FORCE
+.PHONY: help setup book html execute test unit browser bench notebooks-quick references clean FORCE
 
 help:
 	@echo "make book        recompute every notebook (PROFILE=$(PROFILE)) and build the HTML book"
 	@echo "make test        unit tests + quick notebooks under nbval with numeric checks + book build + browser check"
 	@echo "make html        build the HTML book from the committed executed notebooks only"
+	@echo "make bench       run the speed benchmarks in benchmarks/ (prints ratios)"
 	@echo "make references  store results/PROFILE/*.json as the reference numbers (commit them)"
 	@echo "make setup       create $(VENV) with the pinned dependencies (idempotent)"
 
@@ -109,6 +110,11 @@ test: | $(STAMP)
 	$(MAKE) --no-print-directory notebooks-quick
 	$(MAKE) --no-print-directory html
 	$(MAKE) --no-print-directory browser
+
+# Speed benchmarks (ratios printed side by side; never part of the tests).
+BENCHES := $(wildcard benchmarks/*.py)
+bench: | $(STAMP)
+	for b in $(BENCHES); do echo "== $$b"; $(PY) $$b; done
 
 # make references PROFILE=quick [NOTEBOOKS="02_headline ..."]: store results as the new references.
 references: | $(STAMP)
