@@ -96,7 +96,7 @@ def expand(
         model: ``nn.Sequential`` of ``Linear`` and ``ReLU`` (one or more hidden layers). It is not
             modified. Existing pruning masks are honoured (the effective weights are used).
         alpha: integer expansion factor, ``2 <= alpha <= fan_in`` of every hidden layer.
-        split: ``"random"``, ``"clause"`` (needs ``groups``) or a callable
+        split: ``"random"``, ``"clause"`` (needs ``groups``), ``"gram"`` (:mod:`fpe.gram`) or a callable
             ``rule(weight (h, fan_in), alpha, generator) -> assignment (h, fan_in) or (fan_in,)``.
         groups: for ``split="clause"``, a partition of the input indices (e.g. :func:`fpe.tasks.clause_groups`).
         generator: torch generator for the random parts (split draws).
@@ -164,6 +164,10 @@ def split_copy(
             raise ValueError(f"alpha={alpha} is larger than the fan-in {fan_in} of hidden layer {2 * li}; allowed: 2..{fan_in}")
         if split == "random":
             assign = random_assignment(h, fan_in, alpha, generator)
+        elif split == "gram":
+            from .gram import gram_assignment
+
+            assign = check_assignment(gram_assignment(w.clone(), alpha, generator), h, fan_in, alpha)
         elif split == "clause":
             layer_groups = groups if parent_of is None else _sibling_groups(parent_of)
             if li > 0:

@@ -8,6 +8,8 @@ incoming connection ``i``. An assignment is disjoint and covering by constructio
   independently for every parent.
 - ``"clause"``: whole groups (clauses) are dealt to children, balanced by group count, in an
   independent random order per parent **[house]**.
+- ``"gram"``: inputs clustered by the rows of ``W^T W`` into ``alpha`` balanced groups, one partition
+  shared by all parents (:mod:`fpe.gram`, **[house]** algorithm).
 - a callable ``rule(weight, alpha, generator) -> assignment`` of shape ``(h, fan_in)`` or
   ``(fan_in,)`` (one partition shared by all parents).
 """
@@ -17,7 +19,7 @@ from typing import Callable, Sequence
 
 import torch
 
-SPLITS = ("random", "clause")
+SPLITS = ("random", "clause", "gram")
 SplitRule = Callable[[torch.Tensor, int, "torch.Generator | None"], torch.Tensor]
 
 __all__ = ["SPLITS", "random_assignment", "clause_assignment", "check_groups", "check_assignment"]

@@ -1,0 +1,163 @@
+"""The real-data experiments of the paper (PAPER.md section 5, Figure 5 and the real-data table).
+
+One-hidden-layer classifiers on fixed input features, trained with the paper's real-data schedule
+(25 epochs dense, FPE, 25 more; dense baseline 50) by :func:`fpe.experiment.run_schedule`, one call
+per hidden width, each finished width cached on disk (:func:`fpe.cache.cached`).
+
+Feature sets (each a :class:`Features`, inputs float32, labels int64):
+
+- :func:`fashion_features`: FashionMNIST raw pixels scaled to [0, 1] **[house: no standardisation]**;
+- :func:`cifar10_features`: CIFAR-10 through frozen EfficientNet-Lite0 (1280-d), projected to 512
+  dimensions (CLIP's width) by a fixed seeded Gaussian random projection, then standardised with the
+  training set's mean and std **[house]**;
+- :func:`wordnet_features`: WordNet-100 glosses through frozen all-MiniLM-L6-v2 (384-d), standardised
+  likewise **[house]**.
+
+Subsets are stratified and seeded (:func:`stratified_subset`); embeddings are cached as float16.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .cache import cached
+from .encoders import efficientnet_lite0, embed_cached, minilm, random_projection
+from .experiment import Variant, run_schedule
+
+__all__ = ["Features", "stratified_subset", "fashion_features", "cifar10_features", "wordnet_features", "standardise",
+           "sweep"]
+
+
+@dataclass
+class Features:
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    classes: list[str]
+    note: str = ""
+
+    @property
+    def dim(self) -> int:
+        return self.x_train.shape[1]
+
+
+def stratified_subset(y: np.ndarray, n: int | None, seed: int, tag: str = "subset") -> np.ndarray:
+    """Indices of a seeded class-stratified subset of size ``n`` (all, in order, when ``n`` is None or >= len)."""
+    y = np.asarray(y)
+    if n is None or n >= len(y):
+        return np.arange(len(y))
+    from .repro import derive_seed
+
+    rng = np.random.default_rng(derive_seed(seed, tag, n))
+    classes, counts = np.unique(y, return_counts=True)
+    take = np.floor(counts / len(y) * n).astype(int)
+    for i in np.argsort(-(counts / len(y) * n - take))[: n - take.sum()]:
+        take[i] += 1
+    idx = [rng.choice(np.flatnonzero(y == c), size=k, replace=False) for c, k in zip(classes, take)]
+    return np.sort(np.concatenate(idx))
+
+
+def standardise(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Z-score every feature with the training set's mean and std."""
+    train, test = train.float(), test.float()
+    mu, sd = train.mean(0), train.std(0).clamp_min(1e-6)
+    return (train - mu) / sd, (test - mu) / sd
+
+
+def fashion_features(n_train: int | None = None, n_test: int | None = None, *, seed: int = 0) -> Features:
+    from .data import load_fashion_mnist
+
+    d = load_fashion_mnist(progress=False)
+    itr, ite = stratified_subset(d.y_train, n_train, seed), stratified_subset(d.y_test, n_test, seed)
+    f = lambda x: torch.from_numpy(x.reshape(len(x), -1)).float() / 255.0  # noqa: E731
+    return Features("FashionMNIST", f(d.x_train[itr]), torch.from_numpy(d.y_train[itr]), f(d.x_test[ite]),
+                    torch.from_numpy(d.y_test[ite]), d.classes, note=f"raw pixels / 255; source {d.source}")
+
+
+def cifar10_features(n_train: int | None = None, n_test: int | None = None, *, size: int = 64, dim: int = 512,
+                     seed: int = 0, threads: int = 2, progress: bool = False) -> tuple[Features, dict]:
+    """CIFAR-10 through EfficientNet-Lite0; returns the features and the cached embedding's info."""
+    import time
+
+    from .data import CIFAR10_CLASSES, load_cifar10
+
+    info = {}
+
+    def compute():
+        t0 = time.perf_counter()
+        d = load_cifar10(progress=progress)
+        itr, ite = stratified_subset(d.y_train, n_train, seed), stratified_subset(d.y_test, n_test, seed)
+        t1 = time.perf_counter()
+        e_tr = efficientnet_lite0(d.x_train[itr], size=size, threads=threads, progress=progress)
+        e_te = efficientnet_lite0(d.x_test[ite], size=size, threads=threads, progress=progress)
+        t2 = time.perf_counter()
+        return {"train": e_tr, "test": e_te, "y_train": torch.from_numpy(d.y_train[itr]),
+                "y_test": torch.from_numpy(d.y_test[ite]), "source": d.name,
+                "seconds_load": t1 - t0, "seconds_embed": t2 - t1}
+
+    t = time.perf_counter()
+    emb = embed_cached("cifar10", "efficientnet-lite0", {"size": size, "resize": "bicubic-antialias", "norm": "imagenet",
+                                                          "pool": "mean", "n_train": n_train, "n_test": n_test,
+                                                          "seed": seed}, compute)
+    info.update(seconds_total=time.perf_counter() - t, **{k: emb[k] for k in ("seconds_load", "seconds_embed", "source")})
+    p_tr = random_projection(emb["train"].float(), dim, seed=seed)
+    p_te = random_projection(emb["test"].float(), dim, seed=seed)
+    x_tr, x_te = standardise(p_tr, p_te)
+    return Features(emb["source"], x_tr, emb["y_train"], x_te, emb["y_test"], list(CIFAR10_CLASSES),
+                    note=f"EfficientNet-Lite0 at {size} px, 1280-d -> seeded Gaussian projection to {dim}-d, standardised"), info
+
+
+def wordnet_features(*, per_class: int = 300, n_classes: int = 100, depth: int = 5, seed: int = 0, threads: int = 2,
+                     progress: bool = False) -> tuple[Features, dict]:
+    """WordNet-100 glosses through all-MiniLM-L6-v2, standardised."""
+    import time
+
+    from .data import load_wordnet100
+
+    d = load_wordnet100(depth=depth, n_classes=n_classes, per_class=per_class, seed=seed, progress=progress)
+
+    def compute():
+        t0 = time.perf_counter()
+        e_tr = minilm(d.x_train, threads=threads, progress=progress)
+        e_te = minilm(d.x_test, threads=threads, progress=progress)
+        return {"train": e_tr, "test": e_te, "seconds_embed": time.perf_counter() - t0}
+
+    t = time.perf_counter()
+    emb = embed_cached("wordnet100", "all-MiniLM-L6-v2", {"depth": depth, "n_classes": n_classes, "per_class": per_class,
+                                                          "seed": seed, "pool": "mean", "normalize": True}, compute)
+    info = {"seconds_total": time.perf_counter() - t, "seconds_embed": emb["seconds_embed"], "source": d.source}
+    x_tr, x_te = standardise(emb["train"].float(), emb["test"].float())
+    return Features("WordNet-100", x_tr, torch.from_numpy(d.y_train), x_te, torch.from_numpy(d.y_test), d.classes,
+                    note=f"all-MiniLM-L6-v2 384-d gloss embeddings, standardised; {len(d.x_train)} train / "
+                         f"{len(d.x_test)} test glosses"), info
+
+
+def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], variants: Sequence[Variant], *, lr: float,
+          batch_size: int, warmup_epochs: int, post_epochs: int, progress: bool = False, config: dict | None = None) -> dict:
+    """Run the schedule at every width; returns ``{width: {variant key: {"test_acc", "train_acc", "nonzeros"}}}``.
+
+    Each width is cached under ``config`` (which must identify the features) plus the run settings.
+    """
+    s = len(seeds)
+    xtr = features.x_train.unsqueeze(0).expand(s, *features.x_train.shape)
+    ytr = features.y_train.unsqueeze(0).expand(s, *features.y_train.shape)
+    xte = features.x_test.unsqueeze(0).expand(s, *features.x_test.shape)
+    yte = features.y_test.unsqueeze(0).expand(s, *features.y_test.shape)
+    out = {}
+    for h in widths:
+        def compute(h=h):
+            run = run_schedule(xtr, ytr, xte, yte, seeds=list(seeds), hidden=[h], variants=list(variants), lr=lr,
+                               batch_size=batch_size, warmup_epochs=warmup_epochs, post_epochs=post_epochs,
+                               progress=progress, tag=f"{features.name}-h{h}")
+            return {k: {m: v[m] for m in ("test_acc", "train_acc", "nonzeros")}
+                    for k, v in run.variants.items() if k != "warm"}
+
+        key = dict(config or {}, features=features.name, width=h, seeds=list(seeds), variants=[v.key for v in variants],
+                   lr=lr, batch_size=batch_size, warmup=warmup_epochs, post=post_epochs)
+        out[h] = cached("realdata", key, compute)
+    return out
