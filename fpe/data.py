@@ -211,8 +211,11 @@ def load_fashion_mnist(*, progress: bool = True, verify: bool = True) -> Dataset
 
 # --- CIFAR-10 ----------------------------------------------------------------------------------
 
-def read_cifar_binary(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def read_cifar_binary(path: str | os.PathLike, *, expect_full: bool = True) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Parse the CIFAR-10 binary version (``cifar-10-binary.tar.gz``) without extracting it.
+
+    Each batch file holds records of 1 label byte + 3072 pixel bytes (10,000 per file in the
+    canonical archive; ``expect_full=False`` accepts any whole number of records, for tests).
 
     Returns ``{"train": (x (50000, 32, 32, 3) uint8, y), "test": (x, y)}``.
     """
@@ -228,10 +231,11 @@ def read_cifar_binary(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np
                     if f not in members:
                         raise DataError(f"{path} lacks {f}; {_fix_hint(path, 'cifar10')}")
                     buf = tar.extractfile(members[f]).read()
-                    if len(buf) != 10000 * rec:
-                        raise DataError(f"{path}: {f} has {len(buf)} bytes, expected {10000 * rec} (truncated); "
+                    if len(buf) == 0 or len(buf) % rec or (expect_full and len(buf) != 10000 * rec):
+                        raise DataError(f"{path}: {f} has {len(buf)} bytes, expected "
+                                        f"{'10000 x ' if expect_full else 'a multiple of '}{rec} (truncated); "
                                         f"{_fix_hint(path, 'cifar10')}")
-                    parts[split].append(np.frombuffer(buf, dtype=np.uint8).reshape(10000, rec))
+                    parts[split].append(np.frombuffer(buf, dtype=np.uint8).reshape(-1, rec))
     except (tarfile.TarError, OSError, EOFError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path} is not a readable CIFAR-10 binary archive ({exc}); {_fix_hint(path, 'cifar10')}") from exc
     out = {}

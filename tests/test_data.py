@@ -1,0 +1,245 @@
+"""Tests of the real-data loaders, the downloader and the embedding cache (fpe.data, fpe.encoders)."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fpe import data
+from fpe.data import DataError
+
+FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
+WORDNET_SYSTEM = Path("/usr/share/wordnet/data.noun")
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """No test reads the machine's data directories or cache unless it asks to."""
+    monkeypatch.setenv("FPE_USER_CACHE", str(tmp_path / "usercache"))
+    monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("FPE_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+
+
+def idx_bytes(arr: np.ndarray) -> bytes:
+    arr = np.asarray(arr, dtype=np.uint8)
+    head = bytes([0, 0, 8, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+    return head + arr.tobytes()
+
+
+def write_fashion(dirpath: Path, n_train=12, n_test=6, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    dirpath.mkdir(parents=True, exist_ok=True)
+    arrays = {"train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+              "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+              "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+              "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test)}
+    for stem, a in arrays.items():
+        (dirpath / f"{stem}.gz").write_bytes(gzip.compress(idx_bytes(a)))
+    return arrays
+
+
+# --- IDX / FashionMNIST --------------------------------------------------------------------------
+
+def test_fashion_loader_reads_small_idx_files(tmp_path, monkeypatch):
+    arrays = write_fashion(tmp_path / "data")
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path / "data"))
+    d = data.load_fashion_mnist(progress=False, verify=False)
+    assert d.x_train.shape == (12, 28, 28) and d.x_test.shape == (6, 28, 28)
+    np.testing.assert_array_equal(d.x_train, arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(d.y_test, arrays["t10k-labels-idx1-ubyte"])
+    assert d.y_train.dtype == np.int64 and len(d.classes) == 10
+
+
+def test_fashion_loader_rejects_corrupt_and_truncated_files(tmp_path, monkeypatch):
+    write_fashion(tmp_path / "data")
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path / "data"))
+    bad = tmp_path / "data" / "train-images-idx3-ubyte.gz"
+    raw = gzip.decompress(bad.read_bytes())
+    bad.write_bytes(gzip.compress(raw[:-100]))  # truncated payload
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz.*truncated"):
+        data.load_fashion_mnist(progress=False, verify=False)
+    bad.write_bytes(b"this is not gzip")
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz"):
+        data.load_fashion_mnist(progress=False, verify=False)
+
+
+def test_fashion_content_hash_is_checked(tmp_path, monkeypatch):
+    write_fashion(tmp_path / "data")
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(DataError, match="differs from the canonical"):
+        data.load_fashion_mnist(progress=False, verify=True)
+
+
+@pytest.mark.skipif(not FASHION_SYSTEM.is_dir(), reason="Debian package dataset-fashion-mnist not installed")
+def test_fashion_real_files_verify(monkeypatch):
+    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": [str(FASHION_SYSTEM)]})
+    y = data.read_idx(FASHION_SYSTEM / "t10k-labels-idx1-ubyte.gz", data.FASHION_FILES["t10k-labels-idx1-ubyte"])
+    assert y.shape == (10000,) and set(np.unique(y)) == set(range(10))
+
+
+# --- download ----------------------------------------------------------------------------------
+
+def test_download_file_url_checks_sha_and_is_atomic(tmp_path):
+    src = tmp_path / "src.bin"
+    payload = os.urandom(3000)
+    src.write_bytes(payload)
+    good = hashlib.sha256(payload).hexdigest()
+    dest = tmp_path / "out" / "file.bin"
+    data.download(src.as_uri(), dest, good, progress=False)
+    assert dest.read_bytes() == payload
+    assert not list(dest.parent.glob("*.part"))
+    dest2 = tmp_path / "out" / "other.bin"
+    with pytest.raises(DataError, match="sha256"):
+        data.download(src.as_uri(), dest2, "0" * 64, progress=False)
+    assert not dest2.exists() and not list(dest2.parent.glob("*.part"))
+
+
+def test_download_failure_midway_leaves_nothing(tmp_path):
+    class Broken(io.BytesIO):
+        headers = {"Content-Length": "100"}
+
+        def read(self, n=-1):
+            raise ConnectionResetError("network went away")
+
+    dest = tmp_path / "x.bin"
+    with pytest.raises(DataError, match="could not download"):
+        data.download("http://example.invalid/x.bin", dest, None, progress=False, opener=lambda url, timeout: Broken())
+    assert not dest.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_fashion_falls_back_to_download(tmp_path, monkeypatch):
+    write_fashion(tmp_path / "mirror")
+    monkeypatch.setattr(data, "FASHION_URL", (tmp_path / "mirror").as_uri() + "/")
+    d = data.load_fashion_mnist(progress=False, verify=False)
+    assert d.x_train.shape == (12, 28, 28)
+    assert (data.user_cache_dir() / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file()
+
+
+# --- CIFAR-10 ----------------------------------------------------------------------------------
+
+def cifar_archive(path: Path, n=4, truncate=False, seed=0):
+    rng = np.random.default_rng(seed)
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+            rec = np.concatenate([rng.integers(0, 10, (n, 1)), rng.integers(0, 256, (n, 3072))], axis=1).astype(np.uint8)
+            buf = rec.tobytes()[: -7 if truncate else None]
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = len(buf)
+            tar.addfile(info, io.BytesIO(buf))
+    return path
+
+
+def test_cifar_binary_reader(tmp_path):
+    parts = data.read_cifar_binary(cifar_archive(tmp_path / "c.tar.gz"), expect_full=False)
+    assert parts["train"][0].shape == (20, 32, 32, 3) and parts["test"][0].shape == (4, 32, 32, 3)
+    with pytest.raises(DataError, match="c.tar.gz.*test_batch.bin|c.tar.gz.*truncated"):
+        data.read_cifar_binary(cifar_archive(tmp_path / "c.tar.gz", truncate=True), expect_full=False)
+    with pytest.raises(DataError, match="expected 10000"):
+        data.read_cifar_binary(cifar_archive(tmp_path / "c.tar.gz"))  # not the full canonical size
+    (tmp_path / "junk.tar.gz").write_bytes(b"\x1f\x8b garbage")
+    with pytest.raises(DataError, match="junk.tar.gz"):
+        data.read_cifar_binary(tmp_path / "junk.tar.gz")
+
+
+def jpeg_pack(path: Path, n=6, seed=0):
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    blobs, labels = [], []
+    for i in range(n):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, format="JPEG", quality=75)
+        blobs.append(buf.getvalue())
+        labels.append(i % 10)
+    offsets = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    np.savez(path, data=np.frombuffer(b"".join(blobs), dtype=np.uint8), offsets=offsets,
+             labels=np.array(labels, dtype=np.uint8), is_train=np.arange(n) < n - 2, classes=np.array(data.CIFAR10_CLASSES))
+    return path
+
+
+def test_cifar_jpeg_pack_reader_and_loader(tmp_path, monkeypatch):
+    jpeg_pack(tmp_path / "cifar10-jpeg.npz")
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
+    d = data.load_cifar10(progress=False)
+    assert d.name == "CIFAR-10 (JPEG copy)"
+    assert d.x_train.shape == (4, 32, 32, 3) and d.x_test.shape == (2, 32, 32, 3)
+    np.testing.assert_array_equal(d.y_train, [0, 1, 2, 3])
+
+
+def test_cifar_jpeg_pack_corrupt(tmp_path):
+    p = jpeg_pack(tmp_path / "cifar10-jpeg.npz")
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(DataError, match="cifar10-jpeg.npz"):
+        data.read_cifar_jpeg_pack(p)
+
+
+def test_cifar_loader_prefers_binary_archive(tmp_path, monkeypatch):
+    jpeg_pack(tmp_path / "cifar10-jpeg.npz")
+    cifar_archive(tmp_path / "cifar-10-binary.tar.gz")
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="expected 10000"):  # the canonical archive must be complete
+        data.load_cifar10(progress=False)
+
+
+# --- WordNet-100 -------------------------------------------------------------------------------
+
+def wordnet_lines(depth=7, leaves=3, n_branches=4):
+    """A tiny data.noun: a chain entity -> a1 -> ... and ``n_branches`` subtrees below depth 4."""
+    lines = ["  1 This software and database is being provided ... (licence header)"]
+    nodes = {}  # offset -> (word, parent offset)
+    nodes["00001740"] = ("entity", None)
+    parent = "00001740"
+    for dpt in range(1, 5):
+        off = f"{10000000 + dpt:08d}"
+        nodes[off] = (f"level{dpt}", parent)
+        parent = off
+    counter = 20000000
+    for b in range(n_branches):
+        counter += 1
+        branch = f"{counter:08d}"
+        nodes[branch] = (f"branch{b}", parent)  # depth 5: the class
+        for j in range(leaves + b):  # class sizes differ
+            counter += 1
+            nodes[f"{counter:08d}"] = (f"leaf{b}_{j}", branch)
+    for off, (word, par) in nodes.items():
+        ptr = "000" if par is None else f"001 @ {par} n 0000"
+        lines.append(f"{off} 03 n 01 {word} 0 {ptr} | the definition of {word}; \"an example of {word}\"")
+    return "\n".join(lines) + "\n"
+
+
+def test_wordnet_rule_on_small_file(tmp_path, monkeypatch):
+    (tmp_path / "wordnet").mkdir()
+    (tmp_path / "wordnet" / "data.noun").write_text(wordnet_lines())
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path))
+    d = data.load_wordnet100(n_classes=3, per_class=4, test_fraction=0.25, progress=False)
+    assert d.classes == ["branch3", "branch2", "branch1"]  # the 3 largest depth-5 ancestors
+    counts = np.bincount(np.concatenate([d.y_train, d.y_test]))
+    assert counts.tolist() == [4, 4, 4]  # capped per class
+    assert all('"' not in t and t.startswith("the definition of leaf") for t in d.x_train + d.x_test)
+    assert len(d.x_test) == 3  # 25 % of each class
+
+
+@pytest.mark.skipif(not WORDNET_SYSTEM.is_file(), reason="Debian package wordnet-base not installed")
+def test_wordnet_real_file_gives_100_classes():
+    nouns = data.parse_wordnet_nouns(WORDNET_SYSTEM)
+    texts, y, names, is_test = data.wordnet100_from_nouns(nouns, per_class=50)
+    assert len(names) == len(set(names)) == 100
+    assert np.bincount(y).max() == 50 and len(texts) == len(y)
+
+
+def test_wordnet_corrupt_file(tmp_path):
+    p = tmp_path / "data.noun"
+    p.write_text(wordnet_lines() + "00099999 03 n zz broken line | gloss\n")
+    with pytest.raises(DataError, match="data.noun, line"):
+        data.parse_wordnet_nouns(p)
+    p.write_text("\n".join(wordnet_lines().splitlines()[3:]))  # the root is missing
+    with pytest.raises(DataError, match="root synset"):
+        data.parse_wordnet_nouns(p)
