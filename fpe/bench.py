@@ -9,17 +9,25 @@ same JSON. What is measured:
 - the machine's memory bandwidth (streaming read: ``sum`` of a large tensor; and copy) and
   matrix-multiply throughput (a large ``F.linear``), for a roofline reading.
 
-Timing rules **[house]**: a fixed thread count set explicitly (:func:`bench_threads`); all forms of
+Timing rules **[house]**: a fixed thread count set explicitly (:func:`bench_threads`); each form is
+cycled over copies of itself totalling ``cold_mb`` (128 MB, 4x this machine's 32 MiB L3 cache), so
+a large layer's weights really come from memory rather than from the cache it left warm on the
+previous call (at most ``max_copies`` copies: the paper's small layers stay in cache); all forms of
 one (size, alpha, batch) point are timed in interleaved rounds (form A, B, C, A, B, C, ...) so a
 burst of load from other processes hits them alike; each sample repeats the call until it lasts at
 least ``min_sample`` seconds; the statistic is the median over rounds, with quartiles kept; rounds
 stop at ``max_rounds`` or when the point's time ``budget`` is spent (never fewer than
-``min_rounds``). Ratios are taken against the narrow dense layer measured in the same rounds.
+``min_rounds``; a form slower than ``slow`` seconds per call gets one round). The minimum over rounds
+is kept too: on a machine shared with other jobs it is the least disturbed sample. Ratios are taken against the narrow dense layer measured in the same rounds.
 Timings depend on the machine and on its load; they are never checked against references.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import itertools
+import math
 import json
 import statistics
 import time
@@ -54,8 +62,11 @@ class BenchConfig:
     min_sample: float = 2e-3  # seconds per timing sample (calls are repeated until it lasts this long)
     min_rounds: int = 3
     max_rounds: int = 15
-    budget: float = 1.0  # seconds of timing per (size, alpha, batch) point before stopping early
+    budget: float = 0.5  # seconds of timing per (size, alpha, batch) point before stopping early
+    slow: float = 0.25  # a form whose call takes longer is timed in one round only
     bandwidth_mb: int = 256  # size of the tensor streamed to measure memory bandwidth
+    cold_mb: int = 128  # each form is cycled over copies of itself totalling at least this (0: one copy) [house]
+    max_copies: int = 64  # ... but at most this many copies (small layers stay cache-resident, as in use)
 
 
 @contextlib.contextmanager
@@ -84,56 +95,62 @@ def _sample(fn: Callable[[], object], reps: int) -> float:
 
 
 def time_interleaved(fns: dict[str, Callable[[], object]], *, min_sample: float = 2e-3, min_rounds: int = 3,
-                     max_rounds: int = 15, budget: float = 1.0) -> dict[str, dict]:
+                     max_rounds: int = 15, budget: float = 1.0, slow: float = 0.25) -> dict[str, dict]:
     """Median seconds per call of each function, timed in interleaved rounds (module docstring).
 
-    Returns ``{name: {"median": s, "q1": s, "q3": s, "rounds": n, "reps": calls per sample}}``.
+    A function whose warm-up call takes longer than ``slow`` seconds is timed in the first round only
+    (its one sample is long enough to average over short disturbances, and it would eat the budget).
+    Returns ``{name: {"median": s, "min": s, "q1": s, "q3": s, "rounds": n, "reps": calls per sample}}``.
     """
     if not fns:
         raise ValueError("fns must not be empty")
-    reps = {}
-    for name, fn in fns.items():  # warm-up call, then calibrate repetitions per sample
-        fn()
-        one = _sample(fn, 1)
-        reps[name] = max(1, min(1000, int(min_sample / max(one, 1e-7))))
+    reps, first = {}, {}
+    for name, fn in fns.items():  # warm-up call (its time calibrates the repetitions per sample)
+        first[name] = _sample(fn, 1)
+        reps[name] = max(1, min(1000, int(min_sample / max(first[name], 1e-7))))
     samples: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
     for r in range(max_rounds):
         for name, fn in fns.items():
-            samples[name].append(_sample(fn, reps[name]))
+            if r == 0 or first[name] <= slow:
+                samples[name].append(_sample(fn, reps[name]))
         if r + 1 >= min_rounds and time.perf_counter() - start > budget:
             break
     out = {}
     for name, s in samples.items():
         q = statistics.quantiles(s, n=4) if len(s) > 1 else [s[0]] * 3
-        out[name] = {"median": statistics.median(s), "q1": q[0], "q3": q[2], "rounds": len(s), "reps": reps[name]}
+        out[name] = {"median": statistics.median(s), "min": min(s), "q1": q[0], "q3": q[2], "rounds": len(s),
+                     "reps": reps[name]}
     return out
 
 
-def memory_bandwidth(*, megabytes: int = 256, rounds: int = 7) -> dict[str, float]:
+def memory_bandwidth(*, megabytes: int = 256, rounds: int = 15) -> dict[str, float]:
     """Streaming memory bandwidth in GB/s: ``read`` (``x.sum()`` over ``megabytes``) and ``copy``
-    (``y.copy_(x)``, counted as read + write); medians over ``rounds``."""
+    (``y.copy_(x)``, counted as read + write); best of ``rounds`` (a ceiling: the least disturbed round)."""
     n = megabytes * (1 << 20) // 4
     x = torch.ones(n)
     y = torch.empty_like(x)
     y.copy_(x)
     t = time_interleaved({"read": lambda: x.sum(), "copy": lambda: y.copy_(x)}, min_rounds=rounds, max_rounds=rounds,
                          min_sample=0.0)
-    return {"read": 4 * n / t["read"]["median"] / 1e9, "copy": 8 * n / t["copy"]["median"] / 1e9,
+    return {"read": 4 * n / t["read"]["min"] / 1e9, "copy": 8 * n / t["copy"]["min"] / 1e9,
             "megabytes": megabytes}
 
 
-def matmul_gflops(*, m: int = 512, k: int = 4096, n: int = 1024, rounds: int = 7) -> dict[str, float]:
-    """Dense float32 matrix-multiply throughput in GFLOP/s: ``F.linear`` of ``(m, k)`` by ``(n, k)``."""
+def matmul_gflops(*, m: int = 512, k: int = 4096, n: int = 1024, rounds: int = 11) -> dict[str, float]:
+    """Dense float32 matrix-multiply throughput in GFLOP/s: ``F.linear`` of ``(m, k)`` by ``(n, k)``, best
+    of ``rounds`` (a ceiling)."""
     g = generator(0, "bench", "matmul")
     a, b = torch.randn(m, k, generator=g), torch.randn(n, k, generator=g)
     t = time_interleaved({"mm": lambda: F.linear(a, b)}, min_rounds=rounds, max_rounds=rounds, min_sample=0.0)
-    return {"gflops": 2 * m * k * n / t["mm"]["median"] / 1e9, "shape": [m, k, n]}
+    return {"gflops": 2 * m * k * n / t["mm"]["min"] / 1e9, "shape": [m, k, n]}
 
 
+@functools.lru_cache(maxsize=2)
 def expanded_pair(d: int, h: int, alpha: int, *, seed: int = 0, classes: int = 10):
     """The narrow dense first layer ``Linear(d, h)`` of a random MLP ``d -> h -> classes`` and the first
-    layer of its FPE expansion (random split, global prune), from seeded generators."""
+    layer of its FPE expansion (random split, global prune), from seeded generators (cached: treat the
+    returned layers as read-only)."""
     model = init_mlp([d, h, classes], generator(seed, "bench", "init", d, h))
     wide = expand(model, alpha, "random", generator=generator(seed, "bench", "split", d, h, alpha))
     return model[0], wide[0]
@@ -143,7 +160,7 @@ def integer_agreement(*, d: int = 48, h: int = 6, alpha: int = 4, batches: Itera
     """Max |form(x) - masked dense(x)| per form on integer-valued weights and inputs (small integers in
     float32, so every sum is exact and a correct form gives exactly 0 on any machine)."""
     g = generator(seed, "bench", "integer")
-    narrow, wide = expanded_pair(d, h, alpha, seed=seed)
+    narrow, wide = expanded_pair.__wrapped__(d, h, alpha, seed=seed)  # a fresh copy: its weights are changed below
     with torch.no_grad():
         wide.weight_orig.copy_(torch.randint(-3, 4, wide.weight.shape, generator=g).float())
         wide.weight.copy_(wide.weight_orig * wide.weight_mask)
@@ -168,11 +185,13 @@ class Point:
     alpha: int
     batch: int
     form: str
-    seconds: float
+    seconds: float  # median over rounds
+    best: float  # minimum over rounds (the least disturbed sample)
     q1: float
     q3: float
     rounds: int
-    ratio: float  # seconds / seconds of the narrow dense layer in the same rounds
+    ratio: float  # seconds / seconds of the narrow dense layer in the same rounds (medians)
+    ratio_best: float  # the same with minimums
     stored_bytes: int
     weight_bytes: int
     index_bytes: int
@@ -181,6 +200,23 @@ class Point:
     kernel_flops: int  # what the kernel multiplies (stored zeros and padding included)
     nonzeros: int
     rel_error: float  # max |form - masked dense| / max |masked dense| (0 for the dense baseline)
+    copies: int = 1  # copies of the form cycled through while timing
+
+
+def _copies(form, cold_mb: int, max_copies: int) -> list:
+    """``form`` and deep copies of it, enough to total ``cold_mb`` megabytes (at most ``max_copies``)."""
+    n = max(1, min(max_copies, math.ceil(cold_mb * (1 << 20) / max(1, inf.storage_bytes(form)["total"]))))
+    return [form] + [_clone(form) for _ in range(n - 1)]
+
+
+def _clone(form):
+    """A copy of a form with every tensor it holds cloned (``deepcopy`` cannot copy sparse CSR tensors)."""
+    new = copy.copy(form)
+    new.__dict__ = dict(form.__dict__)
+    for k, v in form.__dict__.items():
+        if isinstance(v, torch.Tensor):
+            new.__dict__[k] = v.clone()
+    return new
 
 
 def run_grid(cfg: BenchConfig, *, progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
@@ -203,6 +239,7 @@ def run_grid(cfg: BenchConfig, *, progress: bool = False, log: Callable[[str], N
             narrow, wide = expanded_pair(d, h, alpha, seed=cfg.seed, classes=cfg.classes)
             forms = {"dense": inf.DenseLinear(narrow)}
             forms.update({name: inf.make_form(name, wide, alpha=alpha) for name in cfg.forms})
+            copies = {n: _copies(f, cfg.cold_mb, cfg.max_copies) for n, f in forms.items()}
             ref = inf.MaskedDense(wide)
             for batch in cfg.batches:
                 x = torch.randn(batch, d, generator=generator(cfg.seed, "bench", "x", d, batch))
@@ -210,18 +247,20 @@ def run_grid(cfg: BenchConfig, *, progress: bool = False, log: Callable[[str], N
                     y_ref = ref(x)
                     scale = float(y_ref.abs().max()) or 1.0
                     errs = {n: 0.0 if n == "dense" else float((f(x) - y_ref).abs().max()) / scale for n, f in forms.items()}
-                    fns = {n: (lambda f=f: f(x)) for n, f in forms.items()}
+                    fns = {n: (lambda it=itertools.cycle(copies[n]): next(it)(x)) for n in forms}
                     t = time_interleaved(fns, min_sample=cfg.min_sample, min_rounds=cfg.min_rounds,
-                                         max_rounds=cfg.max_rounds, budget=cfg.budget)
-                base = t["dense"]["median"]
+                                         max_rounds=cfg.max_rounds, budget=cfg.budget, slow=cfg.slow)
+                base, base_best = t["dense"]["median"], t["dense"]["min"]
                 for n, f in forms.items():
                     sb = inf.storage_bytes(f)
                     nnz = f.nonzeros()
-                    points.append(Point(d=d, h=h, alpha=alpha, batch=batch, form=n, seconds=t[n]["median"], q1=t[n]["q1"],
+                    points.append(Point(d=d, h=h, alpha=alpha, batch=batch, form=n, seconds=t[n]["median"], best=t[n]["min"], q1=t[n]["q1"],
                                         q3=t[n]["q3"], rounds=t[n]["rounds"], ratio=t[n]["median"] / base,
+                                        ratio_best=t[n]["min"] / base_best,
                                         stored_bytes=sb["total"], weight_bytes=sb["weights"], index_bytes=sb["indices"],
                                         moved_bytes=inf.moved_bytes(f, batch), useful_flops=2 * nnz * batch,
-                                        kernel_flops=inf.flops(f, batch), nonzeros=nnz, rel_error=errs[n]))
+                                        kernel_flops=inf.flops(f, batch), nonzeros=nnz, rel_error=errs[n],
+                                        copies=len(copies[n])))
                 if bar is not None:
                     bar.update(1)
                 if log is not None:
@@ -230,7 +269,38 @@ def run_grid(cfg: BenchConfig, *, progress: bool = False, log: Callable[[str], N
         if bar is not None:
             bar.close()
     return {"config": asdict(cfg), "bandwidth_gbs": bw, "matmul": mm, "points": [asdict(p) for p in points],
-            "seconds": time.perf_counter() - t0, "environment": environment(), "threads": cfg.threads}
+            "seconds": time.perf_counter() - t0, "environment": environment(), "threads": cfg.threads,
+            "l3_cache": _l3_cache()}
+
+
+def _l3_cache() -> str | None:
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cache/index3/size") as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+HEADLINE = dict(d=4096, h=1024, alpha=4, batch=1)  # the point the chapter's goal is stated for
+
+
+def run_all(cfg: BenchConfig, *, head: dict | None = None, head_threads: Sequence[int] = (2, 1), head_budget: float = 3.0,
+            head_rounds: int = 31, progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
+    """The grid of ``cfg`` plus the headline point timed again, longer, at each of ``head_threads``
+    (the machine's core count and one thread, which a busy machine disturbs less).
+
+    Returns ``{"grid": run_grid(cfg), "headline": {str(threads): run_grid(that point)}, "head": head}``.
+    """
+    head = dict(HEADLINE if head is None else head)
+    grid = run_grid(cfg, progress=progress, log=log)
+    heads = {}
+    for th in head_threads:
+        hcfg = BenchConfig(sizes=((head["d"], head["h"]),), alphas=(head["alpha"],), batches=(head["batch"],),
+                           forms=cfg.forms, threads=th, classes=cfg.classes, seed=cfg.seed, min_sample=cfg.min_sample,
+                           min_rounds=cfg.min_rounds, max_rounds=head_rounds, budget=head_budget, slow=cfg.slow,
+                           bandwidth_mb=cfg.bandwidth_mb, cold_mb=cfg.cold_mb, max_copies=cfg.max_copies)
+        heads[str(th)] = run_grid(hcfg, log=log)
+    return {"grid": grid, "headline": heads, "head": head}
 
 
 def headline(data: dict, *, d: int = 4096, h: int = 1024, alpha: int = 4, batch: int = 1) -> dict[str, dict]:
@@ -243,6 +313,7 @@ def headline(data: dict, *, d: int = 4096, h: int = 1024, alpha: int = 4, batch:
             q = dict(p)
             q["bw_limit_s"] = p["moved_bytes"] / bw
             q["from_bw_limit"] = p["seconds"] / q["bw_limit_s"]
+            q["from_bw_limit_best"] = p["best"] / q["bw_limit_s"]
             out[p["form"]] = q
     return out
 

@@ -1,0 +1,355 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The cost claim, measured: an FPE layer at inference
+#
+# **Overview.** The paper closes with a cost argument (claim 5 of `PAPER.md`): what limits modern
+# hardware is moving non-zero weights from memory, not arithmetic, so a layer with `alpha` times
+# more neurons but the same non-zeros should cost about what the narrow dense layer costs. The
+# paper gives no measurement and says that real speed needs sparse kernels. This chapter measures
+# the claim on this machine's CPU: the expanded first layer of an FPE net, stored in four forms
+# (masked dense, PyTorch CSR, PyTorch BSR, and a compact balanced-split form), timed against the
+# narrow dense `nn.Linear(d, h)` with the same non-zeros, at the paper's layer sizes and a large
+# one, with the bytes each form moves and a roofline reading (measured bandwidth and matmul speed).
+#
+# **Prerequisites.** Chapter 1 (what `fpe.expand` produces: children of parent `p` are rows
+# `p*alpha .. p*alpha+alpha-1`, each keeping a disjoint part of the parent's inputs). Runs on its
+# own: under five minutes for the `paper` profile, under a minute for `quick`, on a 2-core CPU.
+# The same measurement is a script: `python benchmarks/inference.py`.
+
+# %% tags=["parameters"]
+profile = "paper"  # "quick" (CI: two sizes, alpha 4, batch 1 and 8) or "paper" (the full grid)
+progress = True  # progress bars for interactive use; the book build turns them off
+
+# %% [markdown]
+# ## Setup and assumptions
+#
+# - **Layer.** A random MLP `d -> h -> 10` (PyTorch's default initialisation, seeded), expanded by
+#   `fpe.expand` with the paper's random split and global prune; only its first layer is timed (it
+#   holds the `h*d` non-zeros that dominate; the output layer's `10*h` non-zeros are an unstructured
+#   sparse matrix that the dense and CSR forms also take). Weights are untrained: the cost does
+#   not depend on their values.
+# - **Forms** (`fpe.inference`): *masked dense* (the naive form: the `(alpha*h, d)` matrix with its
+#   zeros, `alpha` times the FLOPs); *CSR* (`torch.sparse_csr`, int32 indices, `torch.sparse.mm`);
+#   *BSR* (`torch.sparse_bsr`, square blocks of 16, the only shape its CPU kernel takes); *compact*
+#   (each child stores exactly `d/alpha` weights and their input indices in the narrowest integer
+#   type, int16 here; evaluated by `index_select` + per-child sums at batch 1 and by the fused
+#   gather-and-sum `F.embedding_bag` at larger batches, in chunks of 2^20 indices).
+# - **Timing** (`fpe.bench`, **house** rules): `torch.set_num_threads(2)` (the machine's core count)
+#   while timing, set explicitly; all forms of one point are timed in interleaved rounds, median
+#   over rounds (3 to 15 rounds, about one second per point); ratios are against the narrow dense
+#   layer timed in the same rounds. The machine is shared with other jobs, so timings are noisy: a
+#   second measurement of the headline point with one thread shows how much of the picture is
+#   contention. Timings and ratios are recorded unchecked (machine-dependent) and the paper gives
+#   none to compare with. Correctness and byte counts are checked numbers.
+
+# %%
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from IPython.display import Markdown, display
+
+import fpe
+from fpe import bench
+from fpe import inference as inf
+
+PROFILES = {
+    "quick": dict(grid=dict(sizes=((512, 32), (4096, 1024)), alphas=(4,), batches=(1, 8), budget=0.3, max_rounds=7),
+                  head_budget=0.5),
+    "paper": dict(grid=dict(sizes=((512, 4), (512, 32), (512, 128), (784, 4), (784, 32), (784, 128), (4096, 1024)),
+                            alphas=(2, 4, 8), batches=(1, 8, 64, 512), budget=0.5, max_rounds=15),
+                  head_budget=3.0),
+}
+if profile not in PROFILES:
+    raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
+THREADS = fpe.set_determinism()  # for the set-up; the timings run with BENCH_THREADS
+BENCH_THREADS = 2  # the machine's core count
+HEAD = bench.HEADLINE  # d=4096, h=1024, alpha=4, batch 1: the point the goal is stated for
+cfg = bench.BenchConfig(threads=BENCH_THREADS, seed=0, **PROFILES[profile]["grid"])
+results = fpe.Results("06_cost", profile)
+print(f"profile={profile}: sizes {list(cfg.sizes)}, alpha {list(cfg.alphas)}, batches {list(cfg.batches)}, "
+      f"{BENCH_THREADS} timing threads; {torch.get_num_threads()} thread(s) otherwise")
+
+# %% [markdown]
+# ## 1. Every form computes the same layer
+#
+# Two checks. First, exact: with small integer weights and inputs stored as float32 every sum is
+# exact, so each form must give *exactly* the masked dense layer's outputs (error 0, on any
+# machine). Second, on the benchmark's own random layers and inputs (every size, `alpha` and batch
+# of the grid): the largest error relative to the largest output, which only float rounding
+# (summation order) separates from 0.
+
+# %%
+exact = bench.integer_agreement(d=48, h=6, alpha=4, batches=(1, 3, 8, 64))
+for name, err in exact.items():
+    results.add(f"exact_error_{name}", err, label=f"max |error| on integer inputs, {name}", unit="abs")
+print("max |form - masked dense| on integer-valued layers:", exact)
+
+# %% [markdown]
+# ## 2. Measure
+#
+# The grid runs once: for each size and `alpha` the layer is expanded, every form is built and
+# checked against masked dense, then timed at each batch size next to the narrow dense layer. Each
+# form is cycled over copies of itself totalling 128 MB (four times the 32 MiB L3 cache), so the
+# large layers' weights come from memory, not from the cache the previous call left warm; the
+# paper's small layers (at most 64 copies) stay in cache, as they would in use. Then the headline
+# point is measured again for longer, with two threads and with one.
+
+# %%
+full = bench.run_all(cfg, head=HEAD, head_threads=(BENCH_THREADS, 1), head_budget=PROFILES[profile]["head_budget"],
+                     progress=progress)
+data = full["grid"]
+bw, mm = data["bandwidth_gbs"], data["matmul"]
+print(f"grid: {len(data['points'])} timings in {data['seconds']:.0f} s; memory bandwidth read {bw['read']:.1f} GB/s, "
+      f"copy {bw['copy']:.1f} GB/s; matmul {mm['gflops']:.1f} GFLOP/s ({BENCH_THREADS} threads; L3 cache {data['l3_cache']})")
+print("headline re-measurements:", {th: f"{d['seconds']:.0f} s" for th, d in full["headline"].items()})
+pts = data["points"]
+by = {(p["d"], p["h"], p["alpha"], p["batch"], p["form"]): p for p in pts}
+FORMS = list(cfg.forms)
+for name in FORMS:
+    results.add(f"rel_error_{name}", max(p["rel_error"] for p in pts if p["form"] == name),
+                label=f"max relative error over the grid, {name}", unit="ratio", checked=False)
+assert all(p["rel_error"] < 1e-5 for p in pts), "a form disagrees with the masked dense layer"
+
+# %% [markdown]
+# ## 3. Bytes each form stores
+#
+# The claim counts non-zero weights moved from memory. What a form really moves is its weights
+# *and* its indices. For the headline size (`d = 4096`, `h = 1024`), relative to the narrow dense
+# layer's 16 MiB of weights: the masked dense form moves `alpha` times the weights; CSR moves the
+# weights plus an int32 column index per non-zero (2x); BSR stores whole 16x16 blocks, and with a
+# random split every block of sibling rows holds a non-zero, so it stores the masked dense matrix
+# again; the compact form moves the weights plus an int16 index each (1.5x).
+
+# %%
+hd, hh = HEAD["d"], HEAD["h"]
+dense_bytes = by[(hd, hh, cfg.alphas[0], 1, "dense")]["stored_bytes"]
+rows = ["| form | " + " | ".join(f"α={a}: weights + indices (MB) | × dense" for a in cfg.alphas) + " |",
+        "|---|" + "---|---|" * len(cfg.alphas)]
+for name in ["dense"] + FORMS:
+    cells = []
+    for a in cfg.alphas:
+        p = by[(hd, hh, a, 1, name)]
+        cells += [f"{p['weight_bytes'] / 1e6:.1f} + {p['index_bytes'] / 1e6:.1f}", f"{p['stored_bytes'] / dense_bytes:.2f}"]
+    rows.append(f"| {name} | " + " | ".join(cells) + " |")
+display(Markdown(f"Stored bytes at d = {hd}, h = {hh} (bias included in the ratio):\n\n" + "\n".join(rows)))
+for name in ["dense"] + FORMS:
+    p = by[(hd, hh, HEAD["alpha"], 1, name)]
+    results.add(f"bytes_{name}", p["stored_bytes"], label=f"stored bytes, {name}, d={hd}, h={hh}, α={HEAD['alpha']}", unit="count")
+
+fig, ax = plt.subplots(figsize=(7, 3.2), constrained_layout=True)
+width = 0.8 / len(cfg.alphas)
+for j, a in enumerate(cfg.alphas):
+    for i, name in enumerate(FORMS):
+        p = by[(hd, hh, a, 1, name)]
+        x = i + (j - (len(cfg.alphas) - 1) / 2) * width
+        ax.bar(x, p["weight_bytes"] / dense_bytes, width, color=f"C{j}", alpha=0.9, label=f"α={a} weights" if i == 0 else None)
+        ax.bar(x, p["index_bytes"] / dense_bytes, width, bottom=p["weight_bytes"] / dense_bytes, color=f"C{j}", alpha=0.4,
+               hatch="//", label=f"α={a} indices" if i == 0 else None)
+ax.axhline(1, color="k", lw=1, ls="--", label="narrow dense")
+ax.set_xticks(range(len(FORMS)), FORMS)
+ax.set_ylabel("bytes stored / narrow dense")
+ax.set_title(f"What each form moves per call, d={hd}, h={hh}", fontsize=9)
+ax.legend(fontsize=7, ncol=2)
+plt.show()
+
+# %% [markdown]
+# ## 4. Latency against the narrow dense layer
+#
+# Each panel is one layer size; each line is a form's latency divided by the narrow dense layer's
+# latency at the same batch size (log scale; 1 = same cost, the dotted line marks 1.5x). The
+# claim, "same non-zeros, same cost", holds where a line stays near 1.
+
+# %%
+sizes = list(cfg.sizes)
+ncol = min(4, len(sizes))
+nrow = math.ceil(len(sizes) / ncol)
+fig, axes = plt.subplots(nrow, ncol, figsize=(3.1 * ncol, 2.7 * nrow), sharey=True, constrained_layout=True, squeeze=False)
+styles = {2: ":", 4: "-", 8: "--"}
+for ax, (d, h) in zip(axes.flat, sizes):
+    for i, name in enumerate(FORMS):
+        for a in cfg.alphas:
+            r = [by[(d, h, a, b, name)]["ratio"] for b in cfg.batches]
+            ax.plot(cfg.batches, r, styles.get(a, "-"), marker="o", ms=3, color=f"C{i}",
+                    label=f"{name}" if a == cfg.alphas[len(cfg.alphas) // 2] else None)
+    ax.axhline(1, color="k", lw=0.8)
+    ax.axhline(1.5, color="k", lw=0.8, ls=":")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_title(f"d={d}, h={h} ({d * h:,} non-zeros)", fontsize=8)
+    ax.set_xlabel("batch size", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+for ax in axes[:, 0]:
+    ax.set_ylabel("latency / narrow dense", fontsize=8)
+for ax in list(axes.flat)[len(sizes):]:
+    ax.axis("off")
+axes.flat[0].legend(fontsize=7, title=" ".join(f"α={a} {styles[a]}" for a in cfg.alphas), title_fontsize=7)
+plt.show()
+display(Markdown("Latency ratio (form / narrow dense) per size, `alpha` and batch; the dense column is the "
+                 "narrow layer's own latency in ms at each batch:\n\n" + bench.ratio_table(data)))
+
+# %% [markdown]
+# ## 5. Roofline
+#
+# The measured bandwidth (streaming read of 256 MB) and matmul throughput set two limits: a call
+# cannot finish before its bytes are read (`moved bytes / bandwidth`) nor before its arithmetic is
+# done. The plot puts every measured point at its arithmetic intensity (useful FLOPs, `2 x non-zeros
+# x batch`, per byte the form moves) and its achieved useful GFLOP/s; the roof is
+# `min(matmul GFLOP/s, intensity x bandwidth)`. A form on the roof is as fast as its storage allows.
+
+# %%
+BW, PEAK = bw["read"], mm["gflops"]
+fig, ax = plt.subplots(figsize=(6.4, 4), constrained_layout=True)
+for i, name in enumerate(["dense"] + FORMS):
+    sel = [p for p in pts if p["form"] == name and p["d"] * p["h"] >= 100_000]
+    ai = np.array([p["useful_flops"] / p["moved_bytes"] for p in sel])
+    gf = np.array([p["useful_flops"] / p["seconds"] / 1e9 for p in sel])
+    ax.scatter(ai, gf, s=[8 + 3 * math.log2(p["batch"]) ** 2 for p in sel], color="k" if name == "dense" else f"C{i - 1}",
+               alpha=0.7, label=name)
+grid_ai = np.logspace(-2, 3, 200)
+ax.plot(grid_ai, np.minimum(PEAK, grid_ai * BW), color="0.3", lw=1.5, label=f"roof: {BW:.1f} GB/s, {PEAK:.0f} GFLOP/s")
+ax.set_xscale("log")
+ax.set_yscale("log")
+ax.set_xlabel("arithmetic intensity (useful FLOP / byte moved)")
+ax.set_ylabel("useful GFLOP/s")
+ax.set_title("Roofline, layers with at least 100k non-zeros (marker size: batch)", fontsize=9)
+ax.grid(alpha=0.3, which="both")
+ax.legend(fontsize=7)
+plt.show()
+
+# %% [markdown]
+# ## 6. The headline point: d = 4096, h = 1024, alpha = 4, batch 1
+#
+# The goal set for this chapter: the best form within 1.5x of the narrow dense layer's latency
+# and within 2x of its own bytes/bandwidth limit. The table gives, per form and thread count, the
+# median latency and the best (least disturbed) round, the ratio of medians, the bytes moved, the
+# bandwidth limit of those bytes (measured with the same thread count) and how far the form is
+# from it.
+
+# %%
+head = bench.headline(full["headline"][str(BENCH_THREADS)], **HEAD)
+head_1t = bench.headline(full["headline"]["1"], **HEAD)
+rows = ["| form | threads | median (ms) | best (ms) | rounds | / narrow dense (median) | / narrow dense (best) | moved (MB) | "
+        "bytes / bandwidth (ms) | × bandwidth limit |", "|---|---|---|---|---|---|---|---|---|---|"]
+for hp, th in ((head, BENCH_THREADS), (head_1t, 1)):
+    for name, p in hp.items():
+        rows.append(f"| {name} | {th} | {p['seconds'] * 1e3:.2f} | {p['best'] * 1e3:.2f} | {p['rounds']} | {p['ratio']:.2f} | "
+                    f"{p['ratio_best']:.2f} | {p['moved_bytes'] / 1e6:.1f} | {p['bw_limit_s'] * 1e3:.2f} | {p['from_bw_limit']:.2f} |")
+display(Markdown("\n".join(rows)))
+for name, p in head.items():
+    results.add(f"head_ms_{name}", p["seconds"] * 1e3, label=f"latency (ms), {name}, d=4096 h=1024 α=4 batch 1", unit="ms", checked=False)
+    if name != "dense":
+        results.add(f"head_ratio_{name}", p["ratio"], label=f"latency / narrow dense, {name}, d=4096 h=1024 α=4 batch 1",
+                    unit="ratio", checked=False)
+    results.add(f"head_from_bw_{name}", p["from_bw_limit"], label=f"latency / (moved bytes / bandwidth), {name}",
+                unit="ratio", checked=False)
+for name, p in head_1t.items():
+    if name != "dense":
+        results.add(f"head_ratio_1thread_{name}", p["ratio"], label=f"latency / narrow dense, {name}, one thread",
+                    unit="ratio", checked=False)
+results.add("bandwidth_read", bw["read"], label="memory bandwidth, streaming read (GB/s)", unit="GB/s", checked=False)
+results.add("bandwidth_copy", bw["copy"], label="memory bandwidth, copy, read + write (GB/s)", unit="GB/s", checked=False)
+results.add("matmul_gflops", mm["gflops"], label="float32 matmul 512x4096 by 4096x1024 (GFLOP/s)", unit="GFLOP/s", checked=False)
+
+# %% [markdown]
+# ## 7. Where the claim holds on this CPU
+#
+# For every size and batch, the best sparse form (lowest latency among masked dense, CSR, BSR and
+# compact, at each `alpha`) is compared with the narrow dense layer. The sentences below are
+# computed from this run's numbers.
+
+# %%
+def best(d, h, a, b):
+    return min(FORMS, key=lambda f: by[(d, h, a, b, f)]["seconds"])
+
+
+rows = ["| d | h | α | " + " | ".join(f"best b={b}" for b in cfg.batches) + " |", "|---|---|---|" + "---|" * len(cfg.batches)]
+holds, total = {}, {}
+for d, h in sizes:
+    for a in cfg.alphas:
+        cells = []
+        for b in cfg.batches:
+            f = best(d, h, a, b)
+            r = by[(d, h, a, b, f)]["ratio"]
+            cells.append(f"{f} {r:.2f}" + (" ✓" if r <= 1.5 else ""))
+            key = ("paper sizes" if d * h <= 784 * 128 else "large", b)
+            holds[key] = holds.get(key, 0) + (r <= 1.5)
+            total[key] = total.get(key, 0) + 1
+        rows.append(f"| {d} | {h} | {a} | " + " | ".join(cells) + " |")
+display(Markdown("Best form and its latency ratio (✓: within 1.5x of the narrow dense layer):\n\n" + "\n".join(rows)))
+
+bf = min((f for f in head if f != "dense"), key=lambda f: head[f]["seconds"])
+bp = head[bf]
+bf1 = min((f for f in head_1t if f != "dense"), key=lambda f: head_1t[f]["seconds"])
+lines = []
+for group in ("paper sizes", "large"):
+    part = [f"batch {b}: {holds[(group, b)]}/{total[(group, b)]}" for b in cfg.batches if (group, b) in total]
+    if part:
+        lines.append(f"- **{group}** ({'d = 512, 784; h = 4 to 128' if group == 'paper sizes' else 'd = 4096, h = 1024'}): "
+                     f"points where the best form is within 1.5x of narrow dense, " + ", ".join(part) + ".")
+met_ratio, met_bw = bp["ratio"] <= 1.5, bp["from_bw_limit"] <= 2.0
+lines.append(f"- **Headline** (d = 4096, h = 1024, α = 4, batch 1, {BENCH_THREADS} threads): the best form is **{bf}** at "
+             f"**{bp['ratio']:.2f}x** the narrow dense latency ({bp['seconds'] * 1e3:.2f} ms vs "
+             f"{head['dense']['seconds'] * 1e3:.2f} ms; {bp['ratio_best']:.2f}x comparing the best rounds) and "
+             f"**{bp['from_bw_limit']:.2f}x** its own bytes/bandwidth limit "
+             f"({bp['moved_bytes'] / 1e6:.1f} MB at {BW:.1f} GB/s = {bp['bw_limit_s'] * 1e3:.2f} ms). Goal 1.5x: "
+             + ("met." if met_ratio else f"missed by a factor {bp['ratio'] / 1.5:.2f}.") + " Goal 2x of the limit: "
+             + ("met." if met_bw else f"missed by a factor {bp['from_bw_limit'] / 2:.2f}."))
+lines.append(f"- With one thread the best form is **{bf1}** at {head_1t[bf1]['ratio']:.2f}x the narrow dense layer "
+             f"({head_1t[bf1]['seconds'] * 1e3:.2f} ms vs {head_1t['dense']['seconds'] * 1e3:.2f} ms) and "
+             f"{head_1t[bf1]['from_bw_limit']:.2f}x its bytes/bandwidth limit; the compact form is at "
+             f"{head_1t['compact']['ratio']:.2f}x and {head_1t['compact']['from_bw_limit']:.2f}x.")
+lines.append(f"- Bytes alone bound the best achievable ratio: compact stores "
+             f"{head['compact']['stored_bytes'] / head['dense']['stored_bytes']:.2f}x and CSR "
+             f"{head['csr']['stored_bytes'] / head['dense']['stored_bytes']:.2f}x the narrow layer's bytes, so even a "
+             f"kernel at the bandwidth roof cannot reach 1x; the compact form at its own limit would be "
+             f"{head['compact']['bw_limit_s'] / head['dense']['seconds']:.2f}x the measured narrow dense latency.")
+display(Markdown("\n".join(lines)))
+
+# %% [markdown]
+# ## All recorded numbers
+#
+# From `results/<profile>/06_cost.json`, which this notebook has just written (the full grid of
+# timings is kept in its `meta`). Exact errors and byte counts are checked against the stored
+# references; timings, ratios, bandwidth and GFLOP/s are machine-dependent and unchecked.
+
+# %%
+results.meta.update(benchmark=full)
+results.save()
+display(Markdown(results.table()))
+
+# %%
+gaps = results.check_references()
+print(f"all {len(gaps)} checked numbers within their stored tolerance; largest gap {max(gaps.values()):.3g}")
+
+# %% [markdown]
+# ## Summary
+#
+# - All four forms compute the expanded layer exactly (integer check) and to float rounding on
+#   every benchmark layer.
+# - **Bytes.** The claim's accounting (non-zero weights) leaves out the indices. A sparse layer
+#   moves its weights plus at least one index per weight: 1.5x the dense bytes with int16
+#   indices (compact), 2x with PyTorch's int32 CSR; BSR and masked dense move `alpha` times.
+# - **Latency.** The computed bullets of section 7 say, for this run, where the best form stays
+#   within 1.5x of the narrow dense layer. At the paper's own sizes (a few thousand to 100k
+#   weights) every call takes microseconds and is bound by per-call overhead, not by memory, so
+#   the "memory-bound" premise of the claim does not apply there; at the large size the dense
+#   narrow layer streams its weights near the bandwidth roof while the sparse kernels available
+#   in PyTorch on a CPU (CSR's `sparse.mm`, and gathers, which cost a few nanoseconds per element)
+#   do not, which is the "needs sparse kernels" caveat the paper states, measured.
+# - **What would close the gap**: a fused kernel that streams the compact weights and int16 (or
+#   packed `log2(alpha)`-bit child labels) while gathering from an input held in cache; its limit
+#   is the bytes bound above, not 1x.
