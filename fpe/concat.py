@@ -165,7 +165,7 @@ class ConcatMLP:
         per_ds = max(1, _CHUNK_ELEMS // max(1, batch * h))
         if per_ds > 1 or batch * h <= _CHUNK_ELEMS:
             return [((a, min(a + per_ds, self.datasets)), (0, batch)) for a in range(0, self.datasets, per_ds)]
-        b = max(16, _CHUNK_ELEMS // h)
+        b = max(32, _CHUNK_ELEMS // h // 32 * 32)  # a multiple of 32 samples: whole vector lanes along the batch axis
         return [((a, a + 1), (s, min(s + b, batch))) for a in range(self.datasets) for s in range(0, batch, b)]
 
     def logits(self, x: torch.Tensor, a: int = 0, b: int | None = None) -> torch.Tensor:
