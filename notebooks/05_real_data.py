@@ -183,6 +183,8 @@ for j, (k, sw) in enumerate(sweeps.items()):
     ax.plot(px, [PAPER_FIG5[k][h] for h in px], "kx", ms=7, label=f"paper, {PAPER_NAME[k]}, α=4")
     ax.axhline(0, color="grey", lw=0.6)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted(set(ws) | set(px)), [str(h) for h in sorted(set(ws) | set(px))])
+    ax.minorticks_off()
     ax.set_yscale("symlog", linthresh=2)
     ax.set_title(f"{DATASETS[k].name} (for {PAPER_NAME[k]})", fontsize=9)
     ax.set_xlabel("dense width h")
@@ -194,6 +196,7 @@ for j, (k, sw) in enumerate(sweeps.items()):
         ax.errorbar(ws, [x.mean() for x in vals], yerr=[x.std(ddof=1) for x in vals], color=c, marker=m, ls=ls, ms=4,
                     capsize=2, label=v.label)
     ax.set_xscale("log", base=2)
+    ax.set_xticks(ws, [str(h) for h in ws])
     ax.set_yscale("log")
     ax.set_xlabel("dense width h")
     ax.set_ylabel("test accuracy (%) per non-zero weight")
