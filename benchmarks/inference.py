@@ -29,20 +29,23 @@ QUICK = dict(sizes=((512, 32), (4096, 1024)), alphas=(4,), batches=(1, 8), budge
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="two sizes, alpha 4, batch 1 and 8 (under a minute)")
-    ap.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the timings (default 2, the core count)")
+    ap.add_argument("--threads", type=int, default=2,
+                    help="torch.set_num_threads for the timings (default 2, the core count); 1 thread is always measured too")
     ap.add_argument("--out", type=Path, default=None, help="JSON output path")
     args = ap.parse_args(argv)
     cfg = bench.BenchConfig(threads=args.threads, **(QUICK if args.quick else {}))
     out = args.out or ROOT / "_build" / "bench" / ("inference_quick.json" if args.quick else "inference.json")
     print(f"threads={cfg.threads} sizes={list(cfg.sizes)} alphas={list(cfg.alphas)} batches={list(cfg.batches)}", flush=True)
-    full = bench.run_all(cfg, head_threads=sorted({cfg.threads, 1}, reverse=True), log=lambda s: print(s, flush=True))
+    threads = sorted({cfg.threads, 1}, reverse=True)
+    full = bench.run_all(cfg, grid_threads=threads, head_threads=threads, log=lambda s: print(s, flush=True))
     bench.save_json(full, out)
-    data = full["grid"]
-    bw, mm = data["bandwidth_gbs"], data["matmul"]
-    print(f"\nmemory bandwidth: read {bw['read']:.1f} GB/s, copy {bw['copy']:.1f} GB/s; matmul {mm['gflops']:.1f} GFLOP/s "
-          f"({cfg.threads} threads; L3 cache {data['l3_cache']})")
-    print("\nlatency / narrow dense latency (same non-zeros; medians); dense column: its latency in ms per batch\n")
-    print(bench.ratio_table(data))
+    for th, data in full["grid"].items():
+        bw, mm = data["bandwidth_gbs"], data["matmul"]
+        print(f"\n{th} thread(s): memory bandwidth read {bw['read']:.1f} GB/s, copy {bw['copy']:.1f} GB/s; matmul "
+              f"{mm['gflops']:.1f} GFLOP/s; L3 cache {data['l3_cache']}")
+        print(f"latency / narrow dense latency (same non-zeros; medians), {th} thread(s); dense column: its latency in ms\n")
+        print(bench.ratio_table(data))
+    print(f"\n1-minute load average before/after: {full['load']}")
     for th, hd in full["headline"].items():
         head = bench.headline(hd, **full["head"])
         print(f"\nd=4096, h=1024, alpha=4, batch 1, {th} thread(s), measured again (read bandwidth "
@@ -51,7 +54,7 @@ def main(argv=None) -> int:
         for name, p in head.items():
             print(f"{name:>13} {p['seconds'] * 1e3:8.3f} {p['best'] * 1e3:8.3f} {p['ratio']:6.2f} {p['moved_bytes'] / 1e6:9.2f} "
                   f"{p['bw_limit_s'] * 1e3:11.3f} {p['from_bw_limit']:7.2f}")
-    total = data["seconds"] + sum(h["seconds"] for h in full["headline"].values())
+    total = sum(g["seconds"] for g in full["grid"].values()) + sum(h["seconds"] for h in full["headline"].values())
     print(f"\n{total:.0f} s; wrote {out}")
     return 0
 

@@ -24,6 +24,8 @@ Timings depend on the machine and on its load; they are never checked against re
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import copy
 import functools
 import itertools
@@ -62,8 +64,8 @@ class BenchConfig:
     min_sample: float = 2e-3  # seconds per timing sample (calls are repeated until it lasts this long)
     min_rounds: int = 3
     max_rounds: int = 15
-    budget: float = 0.5  # seconds of timing per (size, alpha, batch) point before stopping early
-    slow: float = 0.25  # a form whose call takes longer is timed in one round only
+    budget: float = 0.3  # seconds of timing per (size, alpha, batch) point before stopping early
+    slow: float = 0.15  # a form whose call takes longer is timed in one round only
     bandwidth_mb: int = 256  # size of the tensor streamed to measure memory bandwidth
     cold_mb: int = 128  # each form is cycled over copies of itself totalling at least this (0: one copy) [house]
     max_copies: int = 64  # ... but at most this many copies (small layers stay cache-resident, as in use)
@@ -284,23 +286,34 @@ def _l3_cache() -> str | None:
 HEADLINE = dict(d=4096, h=1024, alpha=4, batch=1)  # the point the chapter's goal is stated for
 
 
-def run_all(cfg: BenchConfig, *, head: dict | None = None, head_threads: Sequence[int] = (2, 1), head_budget: float = 3.0,
-            head_rounds: int = 31, progress: bool = False, log: Callable[[str], None] | None = None) -> dict:
-    """The grid of ``cfg`` plus the headline point timed again, longer, at each of ``head_threads``
-    (the machine's core count and one thread, which a busy machine disturbs less).
+def run_all(cfg: BenchConfig, *, grid_threads: Sequence[int] = (2, 1), head: dict | None = None,
+            head_threads: Sequence[int] = (2, 1), head_budget: float = 3.0, head_rounds: int = 31, progress: bool = False,
+            log: Callable[[str], None] | None = None) -> dict:
+    """The grid of ``cfg`` at each of ``grid_threads``, then the headline point timed again, longer, at
+    each of ``head_threads`` (the machine's core count, and one thread, which other jobs on a busy
+    machine disturb less: a parallel kernel waits at its barrier for a thread that is descheduled).
 
-    Returns ``{"grid": run_grid(cfg), "headline": {str(threads): run_grid(that point)}, "head": head}``.
+    Returns ``{"grid": {str(threads): run_grid(...)}, "headline": {str(threads): run_grid(...)},
+    "head": head, "load": [1-minute load average before, after]}``.
     """
     head = dict(HEADLINE if head is None else head)
-    grid = run_grid(cfg, progress=progress, log=log)
+    load0 = _load()
+    grids = {}
+    for th in grid_threads:
+        grids[str(th)] = run_grid(dataclasses.replace(cfg, threads=th), progress=progress, log=log)
     heads = {}
     for th in head_threads:
-        hcfg = BenchConfig(sizes=((head["d"], head["h"]),), alphas=(head["alpha"],), batches=(head["batch"],),
-                           forms=cfg.forms, threads=th, classes=cfg.classes, seed=cfg.seed, min_sample=cfg.min_sample,
-                           min_rounds=cfg.min_rounds, max_rounds=head_rounds, budget=head_budget, slow=cfg.slow,
-                           bandwidth_mb=cfg.bandwidth_mb, cold_mb=cfg.cold_mb, max_copies=cfg.max_copies)
+        hcfg = dataclasses.replace(cfg, sizes=((head["d"], head["h"]),), alphas=(head["alpha"],), batches=(head["batch"],),
+                                   threads=th, max_rounds=head_rounds, budget=head_budget)
         heads[str(th)] = run_grid(hcfg, log=log)
-    return {"grid": grid, "headline": heads, "head": head}
+    return {"grid": grids, "headline": heads, "head": head, "load": [load0, _load()]}
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 def headline(data: dict, *, d: int = 4096, h: int = 1024, alpha: int = 4, batch: int = 1) -> dict[str, dict]:

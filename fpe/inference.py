@@ -14,7 +14,7 @@ keeping a disjoint part of the parent's ``d`` inputs), all computing ``y = x @ (
 - :class:`MaskedDense`: the naive form, a dense ``(alpha*h, d)`` matrix with zeros in it
   (``alpha`` times the FLOPs and bytes of the narrow layer);
 - :class:`CSRLinear`: PyTorch's ``torch.sparse_csr`` format (values, int32 column indices, row
-  pointers), evaluated by ``torch.sparse.mm``;
+  pointers), evaluated by ``torch.sparse.mm`` (a sparse matrix-vector product at batch 1);
 - :class:`BSRLinear`: PyTorch's block format ``torch.sparse_bsr``; it stores whole blocks, so it
   only saves memory when the non-zeros form blocks (not for FPE's random split: a square block of
   ``b >= alpha`` rows holds whole sibling groups, which hold one non-zero per column, so BSR stores
@@ -148,7 +148,11 @@ class CSRLinear(_Form):
         self.bias = _bias(layer)
 
     def forward(self, x):
-        y = torch.sparse.mm(self.weight, _check_input(x, self.in_features).t()).t()
+        x = _check_input(x, self.in_features)
+        if x.shape[0] == 1:  # sparse matrix-vector product: much faster than sparse.mm with one column
+            y = (self.weight @ x[0]).unsqueeze(0)
+        else:
+            y = torch.sparse.mm(self.weight, x.t()).t()
         return y if self.bias is None else y + self.bias
 
     def nonzeros(self):
