@@ -23,9 +23,27 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .cache import cached
+import hashlib
+from pathlib import Path
+
 from .encoders import efficientnet_lite0, embed_cached, minilm, random_projection
 from .experiment import Variant, run_schedule
+
+# The modules a sweep's numbers depend on. Finished widths are cached under a hash of these files
+# only (not of the whole package, as fpe.cache does), so that unrelated edits elsewhere in fpe/ do
+# not throw away a quarter of an hour of training; any change to these modules invalidates them.
+SWEEP_DEPENDENCIES = ("realdata.py", "experiment.py", "batched.py", "train.py", "expand.py", "splits.py", "gram.py",
+                      "repro.py", "encoders.py", "data.py", "cache.py")
+
+
+def dependency_hash() -> str:
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parent
+    for name in SWEEP_DEPENDENCIES:
+        h.update(name.encode())
+        h.update((pkg / name).read_bytes())
+    return h.hexdigest()[:16]
+
 
 __all__ = ["Features", "stratified_subset", "fashion_features", "cifar10_features", "wordnet_features", "standardise",
            "sweep"]
@@ -44,6 +62,12 @@ class Features:
     @property
     def dim(self) -> int:
         return self.x_train.shape[1]
+
+    def subset(self, n_train: int | None, *, seed: int = 0) -> "Features":
+        """A seeded class-stratified subset of the training set (the test set is kept)."""
+        idx = torch.from_numpy(stratified_subset(self.y_train.numpy(), n_train, seed, tag="train-subset"))
+        note = self.note if n_train is None or n_train >= len(self.y_train) else f"{self.note}; training subset of {len(idx)}"
+        return Features(self.name, self.x_train[idx], self.y_train[idx], self.x_test, self.y_test, self.classes, note)
 
 
 def stratified_subset(y: np.ndarray, n: int | None, seed: int, tag: str = "subset") -> np.ndarray:
@@ -159,5 +183,30 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
 
         key = dict(config or {}, features=features.name, width=h, seeds=list(seeds), variants=[v.key for v in variants],
                    lr=lr, batch_size=batch_size, warmup=warmup_epochs, post=post_epochs)
-        out[h] = cached("realdata", key, compute)
+        out[h] = _cached_sweep(key, compute)
     return out
+
+
+def _cached_sweep(config: dict, compute):
+    """:func:`fpe.cache.cached` semantics (atomic, corrupt entries recomputed, ``FPE_CACHE=0``), keyed by
+    ``config`` and :func:`dependency_hash` instead of the whole package's source hash."""
+    import json
+    import os
+
+    from .cache import cache_path
+
+    if os.environ.get("FPE_CACHE", "1") == "0":
+        return compute()
+    key = hashlib.sha256(json.dumps({"config": config, "deps": dependency_hash()}, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    path = cache_path("realdata", {}).parent / f"realdata-{key}.pt"
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception:
+            path.unlink(missing_ok=True)
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(value, tmp)
+    os.replace(tmp, path)
+    return value
