@@ -50,6 +50,9 @@ $(STAMP): requirements.txt pyproject.toml apt-packages.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch is pinned in the same command as everything that depends on it (see requirements.txt)
 	$(PY) -m pip install --quiet -r requirements.txt
+	# open_clip (the optional CLIP encoder of chapter 05) declares torchvision, which has no CPU
+	# build here and would break torch: install it alone, its other needs are in requirements.txt
+	$(PY) -m pip install --quiet --no-deps open_clip_torch==3.3.0
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -4,7 +4,10 @@
 Modules (one concept each): :mod:`fpe.tasks` (Boolean DNF task), :mod:`fpe.splits` and
 :mod:`fpe.expand` (the FPE transform), :mod:`fpe.batched` and :mod:`fpe.train` (batched training),
 :mod:`fpe.experiment` (the paper's schedule), :mod:`fpe.metrics`, :mod:`fpe.results` (verdicts and
-result files), :mod:`fpe.repro` (seeds, determinism, checks), :mod:`fpe.cache`, :mod:`fpe.plot`.
+result files), :mod:`fpe.repro` (seeds, determinism, checks), :mod:`fpe.cache`, :mod:`fpe.plot`;
+real data: :mod:`fpe.data` (loaders), :mod:`fpe.encoders` (frozen encoders), :mod:`fpe.gram` (Gram split),
+:mod:`fpe.realdata`; theory: :mod:`fpe.theory`; inference cost: :mod:`fpe.inference`, :mod:`fpe.bench`;
+the book's generated pages: :mod:`fpe.report`, :mod:`fpe.colab`, :mod:`fpe.nbclean`.
 """
 __version__ = "0.1.0"
 
