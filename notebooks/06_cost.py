@@ -223,16 +223,20 @@ for th, g in grids.items():
 # cannot finish before its bytes are read (`moved bytes / bandwidth`) nor before its arithmetic is
 # done. The plot puts every measured point at its arithmetic intensity (useful FLOPs, `2 x non-zeros
 # x batch`, per byte the form moves) and its achieved useful GFLOP/s in its best round; the roof is
-# `min(matmul GFLOP/s, intensity x bandwidth)`, drawn for each thread count. A form on the roof is
-# as fast as its storage allows; a point above the roof means the bandwidth measurement came out
-# below what that layer achieved (section 6 takes the larger of the two as the limit).
+# `min(peak GFLOP/s, intensity x bandwidth)`, drawn for each thread count, where each ceiling is
+# the measured one or, if larger, the best rate a layer of the grid achieved (on a shared machine
+# the short ceiling measurements can come out below what a layer demonstrably reaches). A form on
+# the roof is as fast as its storage allows.
 
 # %%
 BW, PEAK = bw["roof"], mm["gflops"]
 fig, ax = plt.subplots(figsize=(6.4, 4), constrained_layout=True)
 grid_ai = np.logspace(-1.5, 2.5, 200)
 for (th, g), ls, filled in zip(grids.items(), ("-", "--"), (True, False)):
-    gbw, gpeak = g["bandwidth_gbs"]["roof"], g["matmul"]["gflops"]
+    big = [p for p in g["points"] if p["d"] * p["h"] >= 100_000]
+    # empirical ceilings: the measured ones, or what a layer demonstrably achieved if that is more
+    gbw = max(g["bandwidth_gbs"]["roof"], max(p["moved_bytes"] / p["best"] / 1e9 for p in big))
+    gpeak = max(g["matmul"]["gflops"], max(p["useful_flops"] / p["best"] / 1e9 for p in big))
     ax.plot(grid_ai, np.minimum(gpeak, grid_ai * gbw), color="0.3", lw=1.2, ls=ls,
             label=f"roof, {th} thr.: {gbw:.1f} GB/s, {gpeak:.0f} GFLOP/s")
     for i, name in enumerate(["dense"] + FORMS):
@@ -240,7 +244,7 @@ for (th, g), ls, filled in zip(grids.items(), ("-", "--"), (True, False)):
         ai = np.array([p["useful_flops"] / p["moved_bytes"] for p in sel])
         gf = np.array([p["useful_flops"] / p["best"] / 1e9 for p in sel])
         c = "k" if name == "dense" else f"C{i - 1}"
-        ax.scatter(ai, gf, s=[8 + 3 * math.log2(p["batch"]) ** 2 for p in sel], facecolor=c if filled else "none",
+        ax.scatter(ai, gf, s=[6 + 1.2 * math.log2(p["batch"]) ** 2 for p in sel], facecolor=c if filled else "none",
                    edgecolor=c, alpha=0.7, label=f"{name}, {th} thr.")
 ax.set_xscale("log")
 ax.set_yscale("log")
@@ -353,10 +357,10 @@ lines.append(f"- Bytes alone bound the best achievable ratio: compact stores "
              f"{head['csr']['stored_bytes'] / head['dense']['stored_bytes']:.2f}x the narrow layer's bytes, so even a "
              f"kernel at the bandwidth roof cannot reach 1x; the compact form at its own limit would be "
              f"{head['compact']['bw_limit_s'] / head['dense']['best']:.2f}x the narrow dense layer's best round.")
-small = [p["seconds"] * 1e6 for p in data1["points"] if p["form"] == "dense" and p["d"] * p["h"] <= 784 * 128]
+small = [p["best"] * 1e6 for p in data1["points"] if p["form"] == "dense" and p["d"] * p["h"] <= 784 * 128 and p["batch"] == 1]
 if small:
     lines.append(f"- At the paper's own sizes the narrow dense layer takes {min(small):.0f} to {max(small):.0f} µs per call "
-                 f"(one thread, all batches): a few kilobytes to 400 kB of weights, which stay in cache; such calls are "
+                 f"(one thread, batch 1, best rounds): 8 kB to 400 kB of weights, which stay in cache; such calls are "
                  f"bound by per-call overhead, not by memory, so the claim's premise does not apply there and the ratios "
                  f"measure the overhead of each kernel.")
 display(Markdown("\n".join(lines)))
