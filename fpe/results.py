@@ -91,6 +91,9 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; result files are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
