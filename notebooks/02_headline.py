@@ -24,6 +24,30 @@
 # **Prerequisites.** The previous chapter (what `fpe.expand` does). Runs on its own: about two
 # minutes on a 2-core laptop CPU for the `paper` profile, seconds for `quick`.
 
+# %%
+# Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
+# Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
+import os, subprocess, sys
+
+def _in_colab():
+    try:
+        import google.colab  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+if _in_colab() and not os.environ.get("FPE_ROOT"):
+    REPO, DEST = "https://github.com/fpe-companion/fpe-companion", "/content/fpe-companion"
+    if not os.path.isdir(DEST):
+        subprocess.run(["git", "clone", "--depth", "1", REPO, DEST], check=True)
+    import torch  # Colab's build stays: the constraint below forbids pip to replace it
+    with open("/tmp/fpe-constraints.txt", "w") as fh:
+        fh.write(f"torch=={torch.__version__}\n")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
+                    "-e", DEST + "[colab]"], check=True)
+    sys.path.insert(0, DEST)
+    os.environ["FPE_ROOT"] = DEST
+
 # %% tags=["parameters"]
 profile = "paper"  # "quick" (CI: 3 seeds, 4096 x 100 samples per phase) or "paper" (10 seeds, 4096 x 1000 samples per phase)
 progress = True  # progress bars for interactive use; the book build turns them off

@@ -32,7 +32,7 @@ def test_the_cell_points_at_the_books_repository():
 def run_cell(monkeypatch, in_colab):
     calls = []
     monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
-    monkeypatch.delenv("FPE_ROOT", raising=False)
+    monkeypatch.setenv("FPE_ROOT", "")  # recorded, so the cell's FPE_ROOT is undone after the test
     if in_colab:
         google = types.ModuleType("google")
         google.colab = types.ModuleType("google.colab")
@@ -43,6 +43,14 @@ def run_cell(monkeypatch, in_colab):
     monkeypatch.setattr(sys, "path", list(sys.path))
     exec(compile(colab.CELL, "colab-cell", "exec"), {"__name__": "__main__"})
     return calls
+
+
+def test_the_simulation_leaves_no_trace(monkeypatch):
+    import os
+
+    run_cell(monkeypatch, in_colab=True)
+    monkeypatch.undo()
+    assert not os.environ.get("FPE_ROOT")
 
 
 def test_outside_colab_the_cell_does_nothing(monkeypatch):
