@@ -154,6 +154,9 @@ def provenance_page(profile: str = "paper", root: Path | None = None) -> str:
         lines.append(f"| {{doc}}`{page.stem}` | {pm.get('parameters', {}).get('profile', '–')} | "
                      f"{pm.get('duration_seconds', '–')} | {'error' if errors else 'ok'} | {len(d.get('numbers', []))} | "
                      f"{', '.join(map(str, seeds)) or '–'} | `{commit}` |")
+    lines += ["", "Run times are papermill's record of the committed execution. Finished experiments are cached "
+              "on disk, so a chapter re-executed after a text change shows the time of reading its cache; "
+              "each chapter states its cold run time in its own text or results."]
     keys = ["python", "torch", "numpy", "fpe", "cpu", "cpu_count", "torch_threads", "deterministic", "platform"]
     lines += ["", "## Environment", "", "| chapter | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for stem, env in envs.items():
