@@ -24,7 +24,6 @@ cache (large temporaries on CPU cost page faults and memory bandwidth, not FLOPs
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 

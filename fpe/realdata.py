@@ -23,26 +23,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-import hashlib
-from pathlib import Path
-
+from .cache import cached
 from .encoders import efficientnet_lite0, embed_cached, minilm, random_projection
 from .experiment import Variant, run_schedule
 
-# The modules a sweep's numbers depend on. Finished widths are cached under a hash of these files
-# only (not of the whole package, as fpe.cache does), so that unrelated edits elsewhere in fpe/ do
-# not throw away a quarter of an hour of training; any change to these modules invalidates them.
+# The modules a sweep's numbers depend on: finished widths are cached under a hash of these files
+# only (fpe.cache.cached(depends=...)), so that unrelated edits elsewhere in fpe/ do not throw away
+# a quarter of an hour of training; any change to these modules invalidates them.
 SWEEP_DEPENDENCIES = ("realdata.py", "experiment.py", "batched.py", "train.py", "expand.py", "splits.py", "gram.py",
                       "repro.py", "encoders.py", "data.py", "cache.py")
-
-
-def dependency_hash() -> str:
-    h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parent
-    for name in SWEEP_DEPENDENCIES:
-        h.update(name.encode())
-        h.update((pkg / name).read_bytes())
-    return h.hexdigest()[:16]
 
 
 __all__ = ["Features", "stratified_subset", "fashion_features", "cifar10_features", "wordnet_features", "standardise",
@@ -183,30 +172,5 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
 
         key = dict(config or {}, features=features.name, width=h, seeds=list(seeds), variants=[v.key for v in variants],
                    lr=lr, batch_size=batch_size, warmup=warmup_epochs, post=post_epochs)
-        out[h] = _cached_sweep(key, compute)
+        out[h] = cached("realdata", key, compute, depends=SWEEP_DEPENDENCIES)
     return out
-
-
-def _cached_sweep(config: dict, compute):
-    """:func:`fpe.cache.cached` semantics (atomic, corrupt entries recomputed, ``FPE_CACHE=0``), keyed by
-    ``config`` and :func:`dependency_hash` instead of the whole package's source hash."""
-    import json
-    import os
-
-    from .cache import cache_path
-
-    if os.environ.get("FPE_CACHE", "1") == "0":
-        return compute()
-    key = hashlib.sha256(json.dumps({"config": config, "deps": dependency_hash()}, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    path = cache_path("realdata", {}).parent / f"realdata-{key}.pt"
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:
-            path.unlink(missing_ok=True)
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(value, tmp)
-    os.replace(tmp, path)
-    return value

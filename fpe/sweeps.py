@@ -23,11 +23,7 @@ from typing import Sequence
 import torch
 
 from .batched import init_mlp
-import hashlib
-import json
-import os
-from pathlib import Path
-
+from .cache import cached
 from .concat import ConcatMLP, ConcatTrainer
 from .expand import expand
 from .experiment import BooleanSetup, Variant, boolean_data
@@ -38,43 +34,11 @@ from .tasks import clause_groups
 __all__ = ["run_sweep", "cell_key", "buckets"]
 
 
-# The modules a sweep's numbers depend on. The cache key hashes these only (not the whole package,
-# as fpe.cache does), so that editing an unrelated module (a real-data loader, a theory page) does
+# The modules a sweep's numbers depend on. The cache key hashes these only (fpe.cache.cached with
+# depends=...), so that editing an unrelated module (a real-data loader, a theory page) does
 # not throw away an hour of finished training.
 _DEPENDS = ("sweeps.py", "concat.py", "expand.py", "splits.py", "tasks.py", "experiment.py", "batched.py",
             "repro.py", "interference.py", "train.py", "cache.py")
-
-
-def _source_hash() -> str:
-    h = hashlib.sha256()
-    pkg = Path(__file__).resolve().parent
-    for name in _DEPENDS:
-        h.update(name.encode())
-        h.update((pkg / name).read_bytes())
-    return h.hexdigest()[:16]
-
-
-def _cached(config: dict, compute):
-    """Like :func:`fpe.cache.cached` (same folder, ``FPE_CACHE=0`` / ``FPE_CACHE_DIR`` honoured), keyed
-    by ``config`` and the sources of ``_DEPENDS``."""
-    if os.environ.get("FPE_CACHE", "1") == "0":
-        return compute()
-    from .results import project_root
-
-    key = hashlib.sha256(json.dumps({"config": config, "src": _source_hash()}, sort_keys=True, default=str).encode()).hexdigest()[:20]
-    base = Path(os.environ["FPE_CACHE_DIR"]) if os.environ.get("FPE_CACHE_DIR") else project_root() / ".cache"
-    path = base / f"sweep-{key}.pt"
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:  # a corrupt entry is recomputed, never trusted
-            path.unlink(missing_ok=True)
-    value = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(value, tmp)
-    os.replace(tmp, path)
-    return value
 
 
 def cell_key(m: int, h: int, variant: str) -> str:
@@ -198,5 +162,5 @@ def run_sweep(setup: BooleanSetup, grid: dict[int, Sequence[int]], seeds: Sequen
             config = {"setup": {**asdict(setup), "m": None, "h": None}, "ms": group, "hs": list(hs), "seeds": seeds,
                       "variants": [asdict(v) for v in variants]}
             compute = lambda: _run_bucket(setup, group, list(hs), seeds, variants, progress)  # noqa: E731
-            out.update(_cached(config, compute) if use_cache else compute())
+            out.update(cached("sweep", config, compute, depends=_DEPENDS) if use_cache else compute())
     return out

@@ -1,6 +1,5 @@
 """Inference forms of an FPE layer (fpe.inference; PAPER.md section 1 claim 5): every form computes
 the masked dense layer's outputs, the bytes accounting is exact, bad input raises ValueError."""
-import math
 
 import pytest
 import torch
