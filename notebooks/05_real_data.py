@@ -31,11 +31,11 @@
 # (`fpe.encoders.clip_image`, open_clip's ViT-B/32 with OpenAI's weights downloaded by sha256) is real
 # code for readers with the internet, tested offline with a randomly initialised model.
 #
-# **Prerequisites.** Chapter 1 (what `fpe.expand` does). Runs on its own. Measured on a 2-core CPU
-# shared with other jobs (load average about 5): the `paper` profile's classifiers take about 16
-# minutes (FashionMNIST 4.8, CIFAR-10 5.3, WordNet-100 5.4), and the embeddings, computed once and
-# then read from `.cache/embeddings/`, another 15 (EfficientNet-Lite0 on 12,000 images 8.2,
-# MiniLM on 10,000 glosses 6.7); finished widths are cached too, so a re-run takes a minute. The
+# **Prerequisites.** Chapter 1 (what `fpe.expand` does). Runs on its own. On a quiet 2-core CPU the
+# `paper` profile takes about 8 minutes from an empty cache, embeddings included (measured: 7 min
+# 51 s); on the same machine shared with other jobs (load average about 5) it took about 16 minutes
+# of classifiers plus 15 of embeddings. Embeddings are then read from `.cache/embeddings/` and
+# finished widths are cached too, so a re-run takes a minute. The
 # timings recorded at the end of the chapter are those of the run that produced this page.
 
 # %%
