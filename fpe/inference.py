@@ -125,7 +125,18 @@ class MaskedDense(DenseLinear):
     name = "masked_dense"
 
 
-class CSRLinear(_Form):
+class _CompressedRows(_Form):
+    """What CSR and BSR share: a PyTorch compressed-row sparse ``weight`` and a dense ``bias``."""
+
+    def nonzeros(self):
+        return int(torch.count_nonzero(self.weight.values()))
+
+    def tensors(self):
+        return {"weights": [self.weight.values()], "indices": [self.weight.col_indices(), self.weight.crow_indices()],
+                "bias": [] if self.bias is None else [self.bias]}
+
+
+class CSRLinear(_CompressedRows):
     """Compressed sparse rows (``torch.sparse_csr``): values, column indices and row pointers in
     ``index_dtype`` (int32 by default, the narrowest PyTorch's CSR kernels accept)."""
 
@@ -155,12 +166,6 @@ class CSRLinear(_Form):
             y = torch.sparse.mm(self.weight, x.t()).t()
         return y if self.bias is None else y + self.bias
 
-    def nonzeros(self):
-        return int(torch.count_nonzero(self.weight.values()))
-
-    def tensors(self):
-        return {"weights": [self.weight.values()], "indices": [self.weight.col_indices(), self.weight.crow_indices()],
-                "bias": [] if self.bias is None else [self.bias]}
 
 
 def default_blocksize(out_features: int, in_features: int) -> tuple[int, int]:
@@ -170,7 +175,7 @@ def default_blocksize(out_features: int, in_features: int) -> tuple[int, int]:
     return b, b
 
 
-class BSRLinear(_Form):
+class BSRLinear(_CompressedRows):
     """Block sparse rows (``torch.sparse_bsr``): only blocks that hold a non-zero are stored, but
     each stored block is stored whole (zeros inside it included)."""
 
@@ -205,12 +210,6 @@ class BSRLinear(_Form):
         y = (self.weight @ _check_input(x, self.in_features).t()).t()
         return y if self.bias is None else y + self.bias
 
-    def nonzeros(self):
-        return int(torch.count_nonzero(self.weight.values()))
-
-    def tensors(self):
-        return {"weights": [self.weight.values()], "indices": [self.weight.col_indices(), self.weight.crow_indices()],
-                "bias": [] if self.bias is None else [self.bias]}
 
 
 def bsr_fill(mask: torch.Tensor, blocksize: tuple[int, int]) -> float:

@@ -1,7 +1,6 @@
 """The concatenated fast trainer computes what plain nn.Module + torch.optim.Adam training computes."""
 import pytest
 import torch
-from torch import nn
 
 import fpe
 import fpe.concat
@@ -9,18 +8,7 @@ from fpe.batched import init_mlp
 from fpe.concat import ConcatMLP, ConcatTrainer, _segment_sum
 from fpe.expand import linear_layers
 from fpe.tasks import clause_groups, make_dnf
-from fpe.train import batch_order
-
-
-def plain_train(model, opt, x, y, *, epochs, batch_size, order_gen):
-    for _ in range(epochs):
-        perm = batch_order(len(x), order_gen)
-        for start in range(0, len(x), batch_size):
-            idx = perm[start:start + batch_size]
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x[idx]).squeeze(-1), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+from plain import plain_train
 
 
 def weights(model):

@@ -1,26 +1,12 @@
 """The batched trainer equals plain per-model PyTorch training, and keeps masks exact."""
 import torch
-from torch import nn
 
 import fpe
 from fpe.batched import StackedMLP, init_mlp
 from fpe.expand import linear_layers
 from fpe.tasks import make_dnf
-from fpe.train import Trainer, batch_order, evaluate
-
-
-def plain_train(model, x, y, *, epochs, batch_size, lr, order_gen):
-    """The reference: one nn.Module, torch.optim.Adam, BCE on a sigmoid output."""
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
-        perm = batch_order(len(x), order_gen)
-        for start in range(0, len(x), batch_size):
-            idx = perm[start:start + batch_size]
-            loss = nn.functional.binary_cross_entropy_with_logits(model(x[idx]).squeeze(-1), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model
+from fpe.train import Trainer, evaluate
+from plain import plain_train
 
 
 def test_batched_trainer_matches_plain_adam_runs():
@@ -38,7 +24,7 @@ def test_batched_trainer_matches_plain_adam_runs():
         5, [torch.Generator().manual_seed(100 + s) for s in range(2)])
     for i, model in enumerate(models):
         s = int(data_index[i])
-        plain_train(model, x[s], y[s], epochs=5, batch_size=64, lr=1e-2, order_gen=torch.Generator().manual_seed(100 + s))
+        plain_train(model, torch.optim.Adam(model.parameters(), lr=1e-2), x[s], y[s], epochs=5, batch_size=64, order_gen=torch.Generator().manual_seed(100 + s))
         for layer, lin in enumerate(linear_layers(model)):
             # torch.nn.utils.prune recomputes `weight` only in the next forward: read weight_orig * mask
             weight = (lin.weight_orig * lin.weight_mask).detach()
