@@ -5,13 +5,16 @@ splits at alpha 2 and 4: 55 models per seed) trained for a few epochs of the pos
 
 1. **per-model loop**: each model an ``nn.Sequential`` (FPE masks via ``torch.nn.utils.prune``) with
    its own ``torch.optim.Adam``, trained one after another (what one would write by hand);
-2. **batched**: every model of every seed in one :class:`fpe.concat.ConcatMLP`, trained by
-   :class:`fpe.concat.ConcatTrainer` (the trainer of :func:`fpe.sweeps.run_sweep`).
+2. **batched, PyTorch ops**: every model of every seed in one :class:`fpe.concat.ConcatMLP`, trained
+   by :class:`fpe.concat.ConcatTrainer` with ``backend="torch"`` (the readable reference);
+3. **batched, native**: the same with ``backend="native"``, the fused C epoch of :mod:`fpe.native`,
+   which is what :func:`fpe.sweeps.run_sweep` and every Boolean chapter use.
 
-Both use one thread (``fpe.set_determinism``), the same data, minibatches and epochs. Printed: the
-wall time of each (median of ``--repeats`` runs), the speed-up ratio, the batched trainer's useful
-GFLOP/s (the two first-layer GEMMs, ``4 B H d`` per step; second layer and elementwise work not
-counted) and that as a fraction of a dense ``torch.mm`` measured in the same run.
+All use one thread (``fpe.set_determinism``), the same data, minibatches and epochs. Printed: the
+wall time of each (median of ``--repeats`` runs), the speed-up ratios over the per-model loop, the
+batched trainers' useful GFLOP/s (the two first-layer GEMMs, ``4 B H d`` per step; second layer,
+elementwise work and Adam not counted) and that as a fraction of a dense ``torch.mm`` measured in
+the same run.
 
 Usage: ``python benchmarks/train_speed.py [--seeds 2] [--epochs 4] [--repeats 3]`` (``make bench``).
 The machine may be shared: the medians are noisy, run it again when in doubt.
@@ -27,6 +30,7 @@ from torch import nn
 
 import fpe
 from fpe.batched import init_mlp
+from fpe import native
 from fpe.concat import ConcatMLP, ConcatTrainer, step_flops
 from fpe.experiment import BooleanSetup, boolean_data
 from fpe.repro import generator
@@ -68,10 +72,19 @@ def per_model_loop(models, x, y, *, epochs, batch_size, lr, seeds):
                     opt.step()
 
 
-def batched(models, x, y, *, epochs, batch_size, lr, seeds):
+def batched(models, x, y, *, epochs, batch_size, lr, seeds, backend):
     stack = ConcatMLP.from_sequentials([[mdl for _, mdl in row] for row in models], [k for k, _ in models[0]])
-    ConcatTrainer(stack, x, y, lr=lr, batch_size=batch_size).fit(epochs, [generator(s, "order", "bench") for s in seeds])
+    ConcatTrainer(stack, x, y, lr=lr, batch_size=batch_size, backend=backend).fit(
+        epochs, [generator(s, "order", "bench") for s in seeds])
     return stack
+
+
+def _why_not_native():
+    try:
+        native.load()
+    except native.NativeUnavailable as exc:
+        return str(exc)
+    return "?"
 
 
 def mm_gflops(n=1024, repeats=10):
@@ -102,23 +115,31 @@ def main(argv=None):
     flops = step_flops(widths, x.shape[2], setup.batch_size, len(seeds)) * steps
     kw = dict(epochs=args.epochs, batch_size=setup.batch_size, lr=setup.lr, seeds=seeds)
 
-    t_loop, t_batch, t_mm = [], [], []
+    backends = ["torch"] + (["native"] if native.available() else [])
+    t_loop, t_mm, t_bat = [], [], {b: [] for b in backends}
     for _ in range(args.repeats):
         t_mm.append(mm_gflops())
-        fresh = build_models(seeds, setup.m, setup.k)  # deterministic: the same models every time
-        t0 = time.perf_counter(); batched(fresh, x, y, **kw); t_batch.append(time.perf_counter() - t0)
-        fresh = build_models(seeds, setup.m, setup.k)  # deterministic: the same models every time
+        for b in backends:
+            fresh = build_models(seeds, setup.m, setup.k)  # deterministic: the same models every time
+            t0 = time.perf_counter(); batched(fresh, x, y, backend=b, **kw); t_bat[b].append(time.perf_counter() - t0)
+        fresh = build_models(seeds, setup.m, setup.k)
         t0 = time.perf_counter(); per_model_loop(fresh, x, y, **kw); t_loop.append(time.perf_counter() - t0)
-    loop, bat, peak = statistics.median(t_loop), statistics.median(t_batch), statistics.median(t_mm)
-    achieved = flops / bat / 1e9
+    loop, peak = statistics.median(t_loop), statistics.median(t_mm)
+    runs = lambda ts: ", ".join(f"{t:.2f}" for t in ts)  # noqa: E731
     print(f"grid: Figure 4a (m={setup.m}, h={HS[0]}..{HS[-1]}, dense + 4 FPE variants), {len(seeds)} seeds = {n_models} models, "
           f"{sum(widths)} hidden units per seed, {args.epochs} epochs x {x.shape[1]} samples, batch {setup.batch_size}, {threads} thread(s)")
-    print(f"per-model loop : {loop:8.2f} s   (runs: {', '.join(f'{t:.2f}' for t in t_loop)})")
-    print(f"batched trainer: {bat:8.2f} s   (runs: {', '.join(f'{t:.2f}' for t in t_batch)})")
-    print(f"speed-up       : {loop / bat:8.1f} x")
-    print(f"torch.mm 1024^3: {peak:8.1f} GFLOP/s (runs: {', '.join(f'{t:.1f}' for t in t_mm)})")
-    print(f"batched useful : {achieved:8.1f} GFLOP/s = {100 * achieved / peak:.0f} % of the measured matmul throughput")
-    return loop / bat, achieved / peak
+    print(f"torch.mm 1024^3       : {peak:8.1f} GFLOP/s (runs: {', '.join(f'{t:.1f}' for t in t_mm)})")
+    print(f"per-model loop        : {loop:8.2f} s   (runs: {runs(t_loop)})")
+    out = {}
+    for b in backends:
+        bat = statistics.median(t_bat[b])
+        achieved = flops / bat / 1e9
+        out[b] = (loop / bat, achieved / peak)
+        print(f"batched ({b:6s})      : {bat:8.2f} s   (runs: {runs(t_bat[b])})   speed-up {loop / bat:5.1f} x   "
+              f"{achieved:5.1f} GFLOP/s = {100 * achieved / peak:3.0f} % of the measured matmul throughput")
+    if "native" not in out:
+        print(f"native backend unavailable here: {_why_not_native()}")
+    return out
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ __all__ = ["run_sweep", "cell_key", "buckets"]
 # The modules a sweep's numbers depend on. The cache key hashes these only (fpe.cache.cached with
 # depends=...), so that editing an unrelated module (a real-data loader, a theory page) does
 # not throw away an hour of finished training.
-_DEPENDS = ("sweeps.py", "concat.py", "expand.py", "splits.py", "tasks.py", "experiment.py", "batched.py",
+_DEPENDS = ("sweeps.py", "concat.py", "native.py", "_native.c", "expand.py", "splits.py", "tasks.py", "experiment.py", "batched.py",
             "repro.py", "interference.py", "train.py", "cache.py")
 
 

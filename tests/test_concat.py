@@ -1,14 +1,25 @@
 """The concatenated fast trainer computes what plain nn.Module + torch.optim.Adam training computes."""
+import os
+
 import pytest
 import torch
 
 import fpe
 import fpe.concat
+import fpe.native
 from fpe.batched import init_mlp
 from fpe.concat import ConcatMLP, ConcatTrainer, _segment_sum
 from fpe.expand import linear_layers
 from fpe.tasks import clause_groups, make_dnf
 from plain import plain_train
+
+
+def need_native():
+    """The book trains with the native kernel, so its tests fail (not skip) where it cannot be built,
+    with the compiler's message; FPE_NATIVE=0 opts out explicitly (the PyTorch path is then used)."""
+    if os.environ.get("FPE_NATIVE") == "0":
+        pytest.skip("FPE_NATIVE=0")
+    fpe.native.load()
 
 
 def weights(model):
@@ -26,9 +37,12 @@ def test_segment_sum_matches_a_loop():
     assert torch.allclose(_segment_sum(t, widths), want)
 
 
-@pytest.mark.parametrize("chunk", [1 << 17, 64], ids=["whole-batch", "sub-batches"])
-def test_concat_trainer_matches_plain_adam_including_continued_dense_state(chunk, monkeypatch):
-    monkeypatch.setattr(fpe.concat, "_CHUNK_ELEMS", chunk)  # 64: every step is split into pieces of samples
+@pytest.mark.parametrize("backend,chunk", [("torch", 1 << 17), ("torch", 64), ("native", 0)],
+                         ids=["torch-whole-batch", "torch-sub-batches", "native"])
+def test_concat_trainer_matches_plain_adam_including_continued_dense_state(backend, chunk, monkeypatch):
+    if backend == "native":
+        need_native()
+    monkeypatch.setattr(fpe.concat, "_CHUNK_ELEMS", chunk or (1 << 17))  # 64: every step is split into pieces of samples
     g = torch.Generator().manual_seed(0)
     data = [make_dnf(4, 200, generator=g) for _ in range(2)]
     x, y = torch.stack([d.x for d in data]), torch.stack([d.y for d in data])
@@ -42,7 +56,7 @@ def test_concat_trainer_matches_plain_adam_including_continued_dense_state(chunk
 
     # phase 1: dense only (batch 64 leaves a smaller last batch: 200 = 3*64 + 8)
     stack = ConcatMLP.from_sequentials(dense, [f"dense_h{h}" for h in widths])
-    ConcatTrainer(stack, x, y, lr=1e-2, batch_size=64).fit(3, [torch.Generator().manual_seed(100 + s) for s in range(2)])
+    ConcatTrainer(stack, x, y, lr=1e-2, batch_size=64, backend=backend).fit(3, [torch.Generator().manual_seed(100 + s) for s in range(2)])
     for s in range(2):
         for m, o in zip(ref_dense[s], ref_opt[s]):
             plain_train(m, o, x[s], y[s], epochs=3, batch_size=64, order_gen=torch.Generator().manual_seed(100 + s))
@@ -58,7 +72,7 @@ def test_concat_trainer_matches_plain_adam_including_continued_dense_state(chunk
                for s in range(2)]
     post = ConcatMLP.cat([stack, ConcatMLP.from_sequentials(fpe_models, keys)])
     assert post.steps.tolist() == [12, 12, 0, 0, 0, 0]
-    ConcatTrainer(post, x, y, lr=1e-2, batch_size=64).fit(3, [torch.Generator().manual_seed(200 + s) for s in range(2)])
+    ConcatTrainer(post, x, y, lr=1e-2, batch_size=64, backend=backend).fit(3, [torch.Generator().manual_seed(200 + s) for s in range(2)])
     for s in range(2):
         for m, o in zip(ref_dense[s], ref_opt[s]):
             plain_train(m, o, x[s], y[s], epochs=3, batch_size=64, order_gen=torch.Generator().manual_seed(200 + s))
@@ -87,3 +101,56 @@ def test_concat_trainer_matches_plain_adam_including_continued_dense_state(chunk
             m = post.to_sequentials(k)[s][0]
             want = 100.0 * ((m(x[s]).squeeze(-1) > 0).float() == y[s]).double().mean()
             assert abs(acc[s, j].item() - want.item()) < 1e-9
+
+
+@pytest.mark.parametrize("d,widths,n,batch,pad", [(12, [1, 7, 13], 300, 130, 0), (33, [2, 6, 5], 257, 64, 9),
+                                                   (40, [9, 4], 64, 64, 0)])
+def test_native_and_torch_backends_agree_on_awkward_shapes(d, widths, n, batch, pad):
+    """Rows not a multiple of the 6-row tile, d not a multiple of 8 or 32, batches that leave a partial
+    64-sample tile and a short last batch, masks, a zero-padded dataset: the C epoch equals the PyTorch reference."""
+    need_native()
+    g = torch.Generator().manual_seed(d)
+    s, h = 2, sum(widths)
+    model = lambda: ConcatMLP(torch.randn(s, h, d, generator=torch.Generator().manual_seed(1)) * 0.3,  # noqa: E731
+                              torch.randn(s, h, generator=torch.Generator().manual_seed(2)) * 0.1,
+                              torch.randn(s, h, generator=torch.Generator().manual_seed(3)),
+                              torch.zeros(s, len(widths)), mask1, mask2, widths=widths, keys=[f"i{j}" for j in range(len(widths))])
+    mask1 = (torch.rand(s, h, d, generator=g) > 0.3).float()
+    mask2 = (torch.rand(s, h, generator=g) > 0.2).float()
+    mask1[0, :, d - pad:] = 0  # dataset 0 zero-padded past d - pad (fpe.sweeps buckets): the kernel skips those inputs
+    x = torch.randint(0, 2, (s, n, d), generator=g).float()
+    y = torch.randint(0, 2, (s, n), generator=g).float()
+    out = {}
+    for backend in ("torch", "native"):
+        m = model()
+        m.w1.mul_(mask1); m.w2.mul_(mask2)
+        ConcatTrainer(m, x, y, lr=3e-3, batch_size=batch, backend=backend).fit(
+            4, [torch.Generator().manual_seed(10 + i) for i in range(s)])
+        out[backend] = m
+    a, b = out["torch"], out["native"]
+    for name in ("w1", "b1", "w2", "b2"):
+        assert torch.allclose(getattr(a, name), getattr(b, name), atol=1e-5, rtol=1e-4), name
+    assert (b.w1[mask1 == 0] == 0).all() and (b.w2[mask2 == 0] == 0).all()
+    assert a.steps.tolist() == b.steps.tolist() == [4 * -(-n // batch)] * len(widths)
+
+
+def test_backend_must_be_named():
+    x, y = torch.zeros(1, 4, 3), torch.zeros(1, 4)
+    m = ConcatMLP(torch.zeros(1, 2, 3), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 1), torch.ones(1, 2, 3),
+                  torch.ones(1, 2), widths=[2], keys=["a"])
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ConcatTrainer(m, x, y, lr=1e-3, batch_size=2, backend="cuda")
+
+
+def test_without_a_compiler_auto_falls_back_and_native_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("FPE_NATIVE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", "/bin/false")
+    with pytest.raises(fpe.native.NativeUnavailable, match="failed"):
+        fpe.native.load()
+    x, y = torch.zeros(1, 4, 3), torch.zeros(1, 4)
+    m = ConcatMLP(torch.zeros(1, 2, 3), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 1), torch.ones(1, 2, 3),
+                  torch.ones(1, 2), widths=[2], keys=["a"])
+    assert ConcatTrainer(m, x, y, lr=1e-3, batch_size=2).backend == "torch"
+    with pytest.raises(fpe.native.NativeUnavailable):
+        ConcatTrainer(m, x, y, lr=1e-3, batch_size=2, backend="native")
+    assert not list(tmp_path.glob("*.so"))  # nothing half-built left behind

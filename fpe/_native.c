@@ -1,0 +1,257 @@
+/* Fused training epoch of the concatenated trainer (fpe/concat.py; PAPER.md section 3, the Boolean runs).
+ *
+ * One call trains one epoch of every instance of every dataset of a ConcatMLP: for each minibatch,
+ * the forward pass, the hand-written backward and Adam, with the same arithmetic as the PyTorch
+ * path of fpe.concat (which stays the reference; tests/test_concat.py checks both against
+ * nn.Module + torch.optim.Adam). Why C: the instances' first layers are tall and thin
+ * (K = d = 24..128), so in PyTorch every elementwise step between the two GEMMs is a pass over a
+ * (hidden x batch) array in memory, and those passes cost more than the GEMMs. Here each
+ * (instance, block of NB samples) tile stays in the L1/L2 cache from its forward GEMM to its
+ * gradient GEMM, and the GEMMs are register-blocked micro-kernels.
+ *
+ * Portable C with GCC/Clang vector extensions (8 floats); built by fpe/native.py with fixed flags
+ * (-O3, -mavx2 -mfma on x86 CPUs that have them), so the instruction sequence and therefore the
+ * numbers are the same on every such machine. Single-threaded and deterministic: a fixed order of
+ * every sum.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NB 64 /* samples per tile (a multiple of 16) */
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4))); /* unaligned loads and stores */
+
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE v8 ld(const float *p) { return *(const v8u *)p; }
+INLINE void st(float *p, v8 v) { *(v8u *)p = v; }
+INLINE v8 bc(float x) { return (v8){x, x, x, x, x, x, x, x}; }
+INLINE v8 relu(v8 a) { return (v8)((v8i)a & (a > bc(0.f))); }
+INLINE float hsum(v8 v) {
+    float s = 0.f;
+    for (int i = 0; i < 8; i++) s += v[i];
+    return s;
+}
+
+/* Z[r][c] = b1[r] + sum_k W1[r][k] xT[k][c] for R rows and all NB columns (6 x 16 register tile). */
+INLINE void fwd_rows(const int R, const float *w1, int d, int dv, const float *b1, const float *xT, float *Z) {
+    for (int c = 0; c < NB; c += 16) {
+        v8 acc[6][2];
+        for (int r = 0; r < R; r++) acc[r][0] = acc[r][1] = bc(b1[r]);
+        for (int k = 0; k < dv; k++) {
+            const v8 x0 = ld(xT + k * NB + c), x1 = ld(xT + k * NB + c + 8);
+            for (int r = 0; r < R; r++) {
+                const v8 w = bc(w1[r * d + k]);
+                acc[r][0] += w * x0;
+                acc[r][1] += w * x1;
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            st(Z + r * NB + c, acc[r][0]);
+            st(Z + r * NB + c + 8, acc[r][1]);
+        }
+    }
+}
+
+/* gW1[r][k0 + 8q + l] += sum_c Z[r][c] xr[c][k0 + 8q + l] for R rows and KV vectors of k
+ * (3 x 32 register tile); xr has row stride dp (d rounded up to 8, zero padded). */
+INLINE void bwd_rows(const int R, const int KV, const float *Z, const float *xr, int dp, int k0, int nvalid,
+                     float *gw, int d, int dv) {
+    v8 acc[3][4];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < KV; q++) acc[r][q] = bc(0.f);
+    for (int c = 0; c < nvalid; c++) {
+        v8 xv[4];
+        for (int q = 0; q < KV; q++) xv[q] = ld(xr + c * dp + k0 + 8 * q);
+        for (int r = 0; r < R; r++) {
+            const v8 z = bc(Z[r * NB + c]);
+            for (int q = 0; q < KV; q++) acc[r][q] += z * xv[q];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < KV; q++) {
+            float *p = gw + r * d + k0 + 8 * q;
+            const int lanes = dv - (k0 + 8 * q) < 8 ? dv - (k0 + 8 * q) : 8;
+            if (lanes == 8)
+                st(p, ld(p) + acc[r][q]);
+            else
+                for (int l = 0; l < lanes; l++) p[l] += acc[r][q][l];
+        }
+}
+
+static void fwd_any(int R, const float *w1, int d, int dv, const float *b1, const float *xT, float *Z) {
+    switch (R) {
+    case 6: fwd_rows(6, w1, d, dv, b1, xT, Z); break;
+    case 5: fwd_rows(5, w1, d, dv, b1, xT, Z); break;
+    case 4: fwd_rows(4, w1, d, dv, b1, xT, Z); break;
+    case 3: fwd_rows(3, w1, d, dv, b1, xT, Z); break;
+    case 2: fwd_rows(2, w1, d, dv, b1, xT, Z); break;
+    case 1: fwd_rows(1, w1, d, dv, b1, xT, Z); break;
+    }
+}
+
+#define BWD_KV(R)                                                                    \
+    switch (KV) {                                                                    \
+    case 4: bwd_rows(R, 4, Z, xr, dp, k0, nvalid, gw, d, dv); break;                      \
+    case 3: bwd_rows(R, 3, Z, xr, dp, k0, nvalid, gw, d, dv); break;                      \
+    case 2: bwd_rows(R, 2, Z, xr, dp, k0, nvalid, gw, d, dv); break;                      \
+    case 1: bwd_rows(R, 1, Z, xr, dp, k0, nvalid, gw, d, dv); break;                      \
+    }
+
+static void bwd_any(int R, int KV, const float *Z, const float *xr, int dp, int k0, int nvalid, float *gw, int d, int dv) {
+    switch (R) {
+    case 3: BWD_KV(3) break;
+    case 2: BWD_KV(2) break;
+    case 1: BWD_KV(1) break;
+    }
+}
+
+/* One instance (w hidden units) on one tile of samples: forward, d loss / d logit, and the
+ * gradients added to gW1 (w x d), gb1, gw2 (w) and *gb2. Z is scratch of w x NB floats. */
+static void instance_tile(int w, int d, int dv, int dp, const float *W1, const float *b1, const float *w2, float b2,
+                          const float *xT, const float *xr, const float *y, int nvalid, int n_batch, float *Z,
+                          float *gW1, float *gb1, float *gw2, float *gb2) {
+    int r = 0;
+    for (; r + 6 <= w; r += 6) fwd_rows(6, W1 + r * d, d, dv, b1 + r, xT, Z + r * NB);
+    if (r < w) fwd_any(w - r, W1 + r * d, d, dv, b1 + r, xT, Z + r * NB);
+
+    /* logits: b2 + sum_r w2[r] relu(Z[r]) (rows in order) */
+    v8 out[NB / 8];
+    for (int q = 0; q < NB / 8; q++) out[q] = bc(b2);
+    for (r = 0; r < w; r++) {
+        const v8 wv = bc(w2[r]);
+        for (int q = 0; q < NB / 8; q++) out[q] += wv * relu(ld(Z + r * NB + 8 * q));
+    }
+    /* d loss / d logit of the mean BCE: (sigmoid - y) / n_batch; zero on padding columns */
+    float g[NB] __attribute__((aligned(32)));
+    float gsum = 0.f;
+    for (int c = 0; c < NB; c++) {
+        if (c < nvalid) {
+            const float o = out[c / 8][c % 8];
+            g[c] = (1.f / (1.f + expf(-o)) - y[c]) / (float)n_batch;
+        } else {
+            g[c] = 0.f;
+        }
+        gsum += g[c];
+    }
+    *gb2 += gsum;
+    /* second layer and ReLU backward: gw2 += sum_c g relu(z); Z <- dZ = w2 g [z > 0]; gb1 += sum_c dZ */
+    for (r = 0; r < w; r++) {
+        const v8 wr = bc(w2[r]);
+        v8 a2 = bc(0.f), a1 = bc(0.f);
+        for (int q = 0; q < NB / 8; q++) {
+            const v8 z = ld(Z + r * NB + 8 * q), gv = ld(g + 8 * q);
+            a2 += gv * relu(z);
+            const v8 dz = (v8)((v8i)(wr * gv) & (z > bc(0.f)));
+            st(Z + r * NB + 8 * q, dz);
+            a1 += dz;
+        }
+        gw2[r] += hsum(a2);
+        gb1[r] += hsum(a1);
+    }
+    /* first-layer gradient: gW1 += dZ xr */
+    const int nvec = (dv + 7) / 8;
+    for (r = 0; r < w; r += 3) {
+        const int R = w - r < 3 ? w - r : 3;
+        for (int q0 = 0; q0 < nvec; q0 += 4) {
+            const int KV = nvec - q0 < 4 ? nvec - q0 : 4;
+            bwd_any(R, KV, Z + r * NB, xr, dp, 8 * q0, nvalid, gW1 + r * d, d, dv);
+        }
+    }
+}
+
+/* Adam (torch.optim.Adam semantics, no weight decay) on n_rows rows of `cols` elements; row i
+ * belongs to instance inst[i % per] (per = rows per dataset); masked gradients (mask may be NULL). */
+static void adam(float *p, float *m, float *v, const float *g, const float *mask, int64_t n_rows, int cols, int per,
+                 const int32_t *inst, const float *step_size, const float *bc2, float beta1, float beta2, float eps) {
+    for (int64_t i = 0; i < n_rows; i++) {
+        const int j = inst ? inst[i % per] : (int)(i % per);
+        const float ss = step_size[j], b = bc2[j];
+        for (int c = 0; c < cols; c++) {
+            const int64_t e = i * cols + c;
+            const float gg = mask ? g[e] * mask[e] : g[e];
+            m[e] = m[e] + (1.f - beta1) * (gg - m[e]);
+            v[e] = v[e] * beta2 + (1.f - beta2) * gg * gg;
+            const float denom = sqrtf(v[e]) / b + eps;
+            p[e] -= m[e] / denom * ss;
+        }
+    }
+}
+
+/* One epoch. Shapes: x (S, N, d), y (S, N), perm (S, N) sample order; w1, mask1, mw1, vw1 (S, H, d);
+ * b1, w2, mask2 and their moments (S, H); b2 and its moments (S, J); widths (J); steps (J) Adam
+ * steps per instance (incremented); dvalid (S) or NULL: dataset s uses only the first dvalid[s]
+ * inputs (the rest is zero padding whose weights are zero and masked: skipped, same numbers). Returns 0, or -1 if scratch memory could not be allocated. */
+int fpe_concat_epoch(int S, int N, int d, int H, int J, const int32_t *widths, const int32_t *dvalid, const float *x, const float *y,
+                     const int64_t *perm, int batch, float *w1, float *b1, float *w2, float *b2, const float *mask1,
+                     const float *mask2, float *mw1, float *vw1, float *mb1, float *vb1, float *mw2, float *vw2,
+                     float *mb2, float *vb2, int64_t *steps, double lr, double beta1, double beta2, double eps) {
+    const int dp = (d + 7) / 8 * 8;
+    int maxw = 1;
+    for (int j = 0; j < J; j++) maxw = widths[j] > maxw ? widths[j] : maxw;
+    float *Z = aligned_alloc(32, sizeof(float) * (size_t)maxw * NB);
+    float *xT = aligned_alloc(32, sizeof(float) * (size_t)d * NB);
+    float *xr = aligned_alloc(32, sizeof(float) * (size_t)dp * NB);
+    float *yb = aligned_alloc(32, sizeof(float) * NB);
+    float *gw1 = malloc(sizeof(float) * (size_t)S * H * d), *gb1 = malloc(sizeof(float) * (size_t)S * H);
+    float *gw2 = malloc(sizeof(float) * (size_t)S * H), *gb2 = malloc(sizeof(float) * (size_t)S * J);
+    int32_t *inst = malloc(sizeof(int32_t) * (size_t)H);
+    float *ss = malloc(sizeof(float) * (size_t)J), *bc2 = malloc(sizeof(float) * (size_t)J);
+    int rc = 0;
+    if (!Z || !xT || !xr || !yb || !gw1 || !gb1 || !gw2 || !gb2 || !inst || !ss || !bc2) {
+        rc = -1;
+        goto done;
+    }
+    for (int j = 0, h = 0; j < J; j++)
+        for (int i = 0; i < widths[j]; i++) inst[h++] = j;
+    memset(xr, 0, sizeof(float) * (size_t)dp * NB);
+
+    for (int start = 0; start < N; start += batch) {
+        const int bsz = N - start < batch ? N - start : batch;
+        memset(gw1, 0, sizeof(float) * (size_t)S * H * d);
+        memset(gb1, 0, sizeof(float) * (size_t)S * H);
+        memset(gw2, 0, sizeof(float) * (size_t)S * H);
+        memset(gb2, 0, sizeof(float) * (size_t)S * J);
+        for (int s = 0; s < S; s++) {
+            const float *xs = x + (size_t)s * N * d, *ys = y + (size_t)s * N;
+            const int64_t *ps = perm + (size_t)s * N + start;
+            const int dv = dvalid ? dvalid[s] : d;
+            for (int t0 = 0; t0 < bsz; t0 += NB) {
+                const int nvalid = bsz - t0 < NB ? bsz - t0 : NB;
+                for (int c = 0; c < NB; c++) {
+                    if (c < nvalid) {
+                        const float *row = xs + (size_t)ps[t0 + c] * d;
+                        for (int k = 0; k < d; k++) xT[k * NB + c] = xr[c * dp + k] = row[k];
+                        yb[c] = ys[ps[t0 + c]];
+                    } else {
+                        for (int k = 0; k < d; k++) xT[k * NB + c] = xr[c * dp + k] = 0.f;
+                        yb[c] = 0.f;
+                    }
+                }
+                for (int j = 0, h = 0; j < J; h += widths[j], j++) {
+                    const size_t row = (size_t)s * H + h;
+                    instance_tile(widths[j], d, dv, dp, w1 + row * d, b1 + row, w2 + row, b2[(size_t)s * J + j], xT, xr, yb,
+                                  nvalid, bsz, Z, gw1 + row * d, gb1 + row, gw2 + row, gb2 + (size_t)s * J + j);
+                }
+            }
+        }
+        for (int j = 0; j < J; j++) {
+            steps[j] += 1;
+            const double t = (double)steps[j];
+            ss[j] = (float)(lr / (1.0 - pow(beta1, t)));
+            bc2[j] = (float)sqrt(1.0 - pow(beta2, t));
+        }
+        const float fb1 = (float)beta1, fb2 = (float)beta2, fe = (float)eps;
+        adam(w1, mw1, vw1, gw1, mask1, (int64_t)S * H, d, H, inst, ss, bc2, fb1, fb2, fe);
+        adam(b1, mb1, vb1, gb1, NULL, (int64_t)S * H, 1, H, inst, ss, bc2, fb1, fb2, fe);
+        adam(w2, mw2, vw2, gw2, mask2, (int64_t)S * H, 1, H, inst, ss, bc2, fb1, fb2, fe);
+        adam(b2, mb2, vb2, gb2, NULL, (int64_t)S * J, 1, J, NULL, ss, bc2, fb1, fb2, fe);
+    }
+done:
+    free(Z); free(xT); free(xr); free(yb); free(gw1); free(gb1); free(gw2); free(gb2); free(inst); free(ss); free(bc2);
+    return rc;
+}

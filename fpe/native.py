@@ -1,0 +1,105 @@
+"""Build and load the fused C training epoch of :mod:`fpe.concat` (``fpe/_native.c``; PAPER.md section 3).
+
+The C source is compiled on first use with the system C compiler (``cc``, or ``$CC``) into a shared
+library in the user cache (``FPE_NATIVE_DIR``, else ``$XDG_CACHE_HOME/fpe-native``, else
+``~/.cache/fpe-native``), named by a hash of the source and the flags, written atomically, and
+loaded with :mod:`ctypes` (no PyTorch headers, so the build takes well under a second). The flags
+are fixed (``-O3 -ffp-contract=fast``, plus ``-mavx2 -mfma`` when PyTorch reports an AVX2 or AVX-512
+CPU), never ``-march=native``: every machine of a kind runs the same instructions and gets the same
+numbers.
+
+:func:`available` says whether it can be used; :func:`load` raises :class:`NativeUnavailable` with
+the compiler's message when it cannot. ``FPE_NATIVE=0`` turns it off (the PyTorch path of
+:mod:`fpe.concat` is then used, which computes the same numbers to float tolerance).
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+__all__ = ["NativeUnavailable", "available", "load", "flags", "library_path"]
+
+SOURCE = Path(__file__).with_name("_native.c")
+
+
+class NativeUnavailable(RuntimeError):
+    """The C kernel cannot be built or loaded here (no compiler, turned off, or a failed build)."""
+
+
+def flags() -> list[str]:
+    """Compiler flags: fixed per CPU family (see the module docstring)."""
+    out = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu11"]
+    if platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        out += ["-mavx2", "-mfma"]
+    return out
+
+
+def _cache_dir() -> Path:
+    if os.environ.get("FPE_NATIVE_DIR"):
+        return Path(os.environ["FPE_NATIVE_DIR"])
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "fpe-native"
+
+
+def library_path() -> Path:
+    """Where the library built from the current source and flags lives."""
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags()).encode()).hexdigest()[:16]
+    return _cache_dir() / f"fpe_native-{key}.so"
+
+
+def _build(dest: Path) -> None:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        raise NativeUnavailable("no C compiler found (set CC, or install gcc); the PyTorch path will be used")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=dest.parent)
+    os.close(fd)
+    try:
+        proc = subprocess.run([cc, *flags(), str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise NativeUnavailable(f"building {SOURCE.name} with {cc} failed:\n{proc.stderr.strip()}")
+        os.replace(tmp, dest)  # atomic: a concurrent or interrupted build never leaves a half-written library
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@lru_cache(maxsize=None)
+def _load_path(path: str) -> ctypes.CDLL:
+    lib = ctypes.CDLL(path)
+    f = lib.fpe_concat_epoch
+    p, i, dbl = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
+    f.argtypes = [i, i, i, i, i, p, p, p, p, p, i] + [p] * 6 + [p] * 8 + [p, dbl, dbl, dbl, dbl]
+    f.restype = i
+    return lib
+
+
+def load() -> ctypes.CDLL:
+    """The loaded library (built first if needed); raises :class:`NativeUnavailable`."""
+    if os.environ.get("FPE_NATIVE", "1") == "0":
+        raise NativeUnavailable("turned off by FPE_NATIVE=0")
+    path = library_path()
+    if not path.exists():
+        _build(path)
+    try:
+        return _load_path(str(path))
+    except OSError as exc:
+        raise NativeUnavailable(f"loading {path} failed: {exc}") from exc
+
+
+def available() -> bool:
+    """True if :func:`load` succeeds."""
+    try:
+        load()
+        return True
+    except NativeUnavailable:
+        return False
