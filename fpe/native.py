@@ -80,6 +80,7 @@ def _load_path(path: str) -> ctypes.CDLL:
     p, i, dbl = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
     f.argtypes = [i, i, i, i, i, p, p, p, p, p, i] + [p] * 6 + [p] * 8 + [p, dbl, dbl, dbl, dbl]
     f.restype = i
+    lib.fpe_vexp.argtypes, lib.fpe_vexp.restype = [p, p, i], None
     return lib
 
 
