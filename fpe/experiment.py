@@ -52,18 +52,20 @@ class BooleanSetup:
     (the paper states only the schedule of 1000 + 1000 epochs; Adam is our assumption).
 
     ``rule``, ``n_train`` and ``lr`` were chosen on dense models only, by matching the dense
-    accuracies implied by the paper's figures (notebook ``03_calibration``): the count-matched
-    sampling rule (the count of ones does not leak the label), 16384 training samples (4096 let
-    wide dense nets over-fit) and learning rate 1e-3 (3e-3 matched worse). Batch 512.
+    accuracies implied by the paper's figures (notebook ``03_calibration``, at the paper's budget of
+    1000 + 1000 epochs over 4096 samples): the count-matched sampling rule (the count of ones does
+    not leak the label; the standard rule scores about twice as far off), 4096 training samples
+    (16384 made dense nets too accurate) and learning rate 3e-3 (1e-3 scored within noise of it).
+    Batch 512. With these defaults the paper's schedule is literally 1000 + 1000 epochs.
     """
 
     m: int = 8  # clauses
     h: int = 8  # hidden neurons of the dense model
     k: int = 4  # literals per clause
     rule: str = "count-matched"  # sampling rule, fpe.tasks.RULES (calibrated)
-    n_train: int = 16384  # (calibrated)
+    n_train: int = 4096  # (calibrated)
     n_test: int = 4096
-    lr: float = 1e-3  # (calibrated)
+    lr: float = 3e-3  # (calibrated)
     batch_size: int = 512
     warmup_epochs: int = 1000
     post_epochs: int = 1000

@@ -58,8 +58,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 # Task and optimiser: the house defaults of `fpe.experiment.BooleanSetup` (chosen in the
 # calibration chapter on dense models only), the paper's schedule (dense warm-up, FPE, as many
 # epochs again; dense trains for the same total), every model of one seed on the same data and
-# minibatches. Each phase sees 4096 x 1000 samples (250 epochs over the 16,384 training samples),
-# as in the paper's 1000 epochs over 4096. Relative improvement is computed per seed,
+# minibatches. Each phase is the paper's 1000 epochs over the 4096 training samples. Relative improvement is computed per seed,
 # `(acc_FPE - acc_dense) / acc_dense * 100`, then averaged; `*` marks p < 0.05 in a two-sided
 # paired t-test against dense (`scipy.stats.ttest_rel`).
 #

@@ -64,8 +64,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 #
 # **Scale.** The grids are the paper's: `h` in {4, ..., 32} (11 widths) at `m = 8` and `m` in
 # {6, ..., 32} (10 counts) at `h = 8`, each with dense, random and clause splits at `alpha = 2` and
-# `4`, 10 seeds, and each phase sees 4096 x 1000 samples (250 epochs over the 16,384 training
-# samples), as the paper's 1000 epochs over 4096. Nothing is cut in the `paper` profile. (An
+# `4`, 10 seeds, and each phase is the paper's 1000 epochs over the 4096 training samples. Nothing is cut in the `paper` profile. (An
 # earlier version of this chapter cut the samples to 4096 x 256 per phase and used 5 seeds, to fit
 # the 2-core machine; the fused training epoch of `fpe.native`, about 5x faster than the PyTorch
 # ops, made that unnecessary.) The heat maps of Figure 4c are the next chapter, so the two can run
