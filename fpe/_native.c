@@ -245,22 +245,28 @@ int fpe_concat_epoch(int S, int N, int d, int H, int J, const int32_t *widths, c
             const int dv = dvalid ? dvalid[s] : d;
             for (int t0 = 0; t0 < bsz; t0 += NB) {
                 const int nvalid = bsz - t0 < NB ? bsz - t0 : NB;
+                /* gather the tile's rows (row-major, xr), then transpose them (xT) from L1 */
                 for (int c = 0; c < NB; c++) {
+                    float *dst = xr + c * dp;
                     if (c < nvalid) {
-                        const float *row = xs + (size_t)ps[t0 + c] * d;
-                        for (int k = 0; k < d; k++) xT[k * NB + c] = xr[c * dp + k] = row[k];
+                        memcpy(dst, xs + (size_t)ps[t0 + c] * d, sizeof(float) * (size_t)dv);
                         yb[c] = ys[ps[t0 + c]];
                     } else {
-                        for (int k = 0; k < d; k++) xT[k * NB + c] = xr[c * dp + k] = 0.f;
+                        memset(dst, 0, sizeof(float) * (size_t)dv);
                         yb[c] = 0.f;
                     }
                 }
+                for (int k = 0; k < dv; k++)
+                    for (int c = 0; c < NB; c++) xT[k * NB + c] = xr[c * dp + k];
                 /* the next tile's rows are random rows of x (far in memory): fetch them while this
                  * tile computes, or the gather waits on memory latency */
-                for (int c = t0 + NB; c < bsz && c < t0 + 2 * NB; c++) {
-                    const char *next = (const char *)(xs + (size_t)ps[c] * d);
+                const int nxt_s = t0 + NB < bsz ? s : s + 1, nxt_t = t0 + NB < bsz ? t0 + NB : 0;
+                const float *nxs = x + (size_t)nxt_s * N * d;
+                const int64_t *nps = perm + (size_t)nxt_s * N + start;
+                for (int c = nxt_t; nxt_s < S && c < bsz && c < nxt_t + NB; c++) {
+                    const char *next = (const char *)(nxs + (size_t)nps[c] * d);
                     for (int off = 0; off < d * (int)sizeof(float); off += 64) __builtin_prefetch(next + off);
-                    __builtin_prefetch(ys + ps[c]);
+                    __builtin_prefetch(y + (size_t)nxt_s * N + nps[c]);
                 }
                 for (int j = 0, h = 0; j < J; h += widths[j], j++) {
                     const size_t row = (size_t)s * H + h;
