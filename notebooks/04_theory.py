@@ -522,15 +522,16 @@ display(Markdown("\n".join(rows)))
 #
 # - **Masks against the formulas.** For the random split the mask collisions and mask coverage
 #   of the trained models scatter around the balanced-model predictions (a few seeds of one
-#   8-parent layer each, so the counts are small): about half a colliding pair per layer at
-#   $\alpha = 2$ and none at $\alpha = 4$, where on average fewer than one clause of eight is
-#   whole in any child. For the clause split they fall below the prediction, because in these
+#   8-parent layer each, so the counts are small): a fraction of a colliding pair per layer at
+#   $\alpha = 2$ (predicted about 0.55) and none at $\alpha = 4$, where on average fewer than one
+#   clause of eight is whole in any child. For the clause split they fall below the prediction, because in these
 #   trained nets FPE's global prune takes most or all of its $(\alpha - 1) h C$ weights from the
 #   first layer (column "first-layer weights pruned": the output weights are larger than the smallest
 #   input weights), and each removed weight cuts its clause in that child.
 # - **Large weights.** Trained nets put large weights on all inputs of only some clauses: the
-#   dense nets, whose masks allow all 224 pairs, show only a handful of colliding pairs per layer
-#   at the 0.5 threshold and hold about half of the eight clauses whole (table above). So the
+#   dense nets, whose masks allow all 224 pairs, show on average less than one colliding pair of
+#   large weights per layer at the 0.5 threshold and hold three to four of the eight clauses whole
+#   (table above). So the
 #   collisions the formulas count are those the sparsity pattern *allows*, an upper bound on what
 #   training realises.
 # - The large-weight numbers depend on the threshold (`LARGE_FRACTION`, ours; see the
