@@ -16,7 +16,7 @@ batched trainers' useful GFLOP/s (the two first-layer GEMMs, ``4 B H d`` per ste
 elementwise work and Adam not counted) and that as a fraction of a dense ``torch.mm`` measured in
 the same run.
 
-Usage: ``python benchmarks/train_speed.py [--seeds 2] [--epochs 4] [--repeats 3]`` (``make bench``).
+Usage: ``python benchmarks/train_speed.py [--seeds 2] [--epochs 16] [--repeats 3]`` (``make bench``).
 The machine may be shared: the medians are noisy, run it again when in doubt.
 """
 from __future__ import annotations
@@ -101,7 +101,7 @@ def mm_gflops(n=1024, repeats=10):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
     threads = fpe.set_determinism()

@@ -3,7 +3,8 @@
 
 Modules (one concept each): :mod:`fpe.tasks` (Boolean DNF task), :mod:`fpe.splits` and
 :mod:`fpe.expand` (the FPE transform), :mod:`fpe.batched` and :mod:`fpe.train` (batched training),
-:mod:`fpe.concat` (the fast concatenated trainer), :mod:`fpe.sweeps` (load-sweep grids),
+:mod:`fpe.concat` (the fast concatenated trainer) and :mod:`fpe.native` (its fused C epoch, ``_native.c``),
+:mod:`fpe.sweeps` (load-sweep grids),
 :mod:`fpe.interference` (feature capacity, neuron cosine),
 :mod:`fpe.experiment` (the paper's schedule), :mod:`fpe.metrics`, :mod:`fpe.results` (verdicts and
 result files), :mod:`fpe.repro` (seeds, determinism, checks), :mod:`fpe.cache`, :mod:`fpe.plot`;
