@@ -2,7 +2,8 @@
 
 - accuracy (%);
 - relative improvement ``(acc_FPE - acc_dense) / acc_dense * 100`` per configuration;
-- accuracy per non-zero parameter: test accuracy (%) divided by the non-zero weight count.
+- accuracy per non-zero parameter: test accuracy (%) divided by the non-zero weight count;
+- significance against dense (ours; the paper reports none): a two-sided paired t-test over seeds.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["accuracy", "relative_improvement", "accuracy_per_nonzero", "mean_std", "standard_error"]
+__all__ = ["accuracy", "relative_improvement", "accuracy_per_nonzero", "mean_std", "standard_error", "paired_pvalue"]
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -43,3 +44,20 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 def standard_error(std: float, n: int) -> float:
     """Standard error of a mean of ``n`` values with sample std ``std``."""
     return std / math.sqrt(n) if n > 0 else float("nan")
+
+
+def paired_pvalue(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided paired t-test of ``a`` against ``b`` over seeds (``scipy.stats.ttest_rel``): the
+    significance mark of every FPE-against-dense comparison in the book. ``nan`` for fewer than two
+    pairs; 1.0 when the pairs agree to float tolerance (no difference to test)."""
+    import numpy as np
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-d and paired (same length), got shapes {a.shape} and {b.shape}")
+    if len(a) < 2:
+        return float("nan")
+    if np.allclose(a, b):
+        return 1.0
+    return float(stats.ttest_rel(a, b).pvalue)

@@ -78,11 +78,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Markdown, display
-from scipy import stats
 
 import fpe
 from fpe.experiment import DENSE, BooleanSetup, Variant, boolean_datasets, run_boolean
-from fpe.metrics import accuracy_per_nonzero, relative_improvement
+from fpe.metrics import accuracy_per_nonzero, paired_pvalue, relative_improvement
 from fpe.plot import accuracy_by_variant
 from fpe.tasks import count_threshold_accuracy
 
@@ -138,7 +137,7 @@ print(f"count-of-ones floor: {np.mean(floors):.1f} ± {np.std(floors, ddof=1) if
 # **reproduced** when the paper's value lies within our mean ± 2 standard errors or within 3 points;
 # **same direction** when not, but our effect has the paper's sign against dense and is more than
 # 2 standard errors from zero; otherwise **not reproduced**. The p-value is a paired t-test of the
-# variant against dense over seeds (`scipy.stats.ttest_rel`).
+# variant against dense over seeds (`scipy.stats.ttest_rel`, via `fpe.metrics.paired_pvalue`).
 
 # %%
 PAPER_ACC = {"dense": 78.7, "random_a2": 88.7, "random_a4": 88.7, "clause_a2": 99.4, "clause_a4": 99.4}
@@ -164,7 +163,7 @@ results.add("count_floor", floors, label="count-of-ones floor (threshold on the 
 for v in VARIANTS[1:]:
     assert (nonzeros[v.key] <= dense_nnz).all(), "FPE must not add non-zero weights"
 
-pvals = {v.key: stats.ttest_rel(acc[v.key], acc["dense"]).pvalue if len(SEEDS) > 1 else float("nan") for v in VARIANTS[1:]}
+pvals = {v.key: paired_pvalue(acc[v.key], acc["dense"]) for v in VARIANTS[1:]}
 rows = ["| model | test accuracy (%) | train accuracy (%) | paper (%) | rel. improvement (%) | paper Fig. 4a (%) | p vs dense | verdict (accuracy) |",
         "|---|---|---|---|---|---|---|---|"]
 for v in VARIANTS:

@@ -81,3 +81,19 @@ def test_cache_reuses_and_survives_corruption(tmp_path, monkeypatch):
     assert len(calls) == 2
     cache.cached("t", {"k": 2}, compute)
     assert len(calls) == 3
+
+
+def test_paired_pvalue_is_scipys_paired_test_with_the_degenerate_cases_named():
+    import math
+
+    import pytest
+    from scipy import stats
+
+    from fpe.metrics import paired_pvalue
+
+    a, b = [80.0, 85.5, 90.0, 78.0], [75.0, 80.0, 88.0, 77.5]
+    assert paired_pvalue(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12)
+    assert paired_pvalue(a, a) == 1.0  # no difference to test (scipy would give nan)
+    assert math.isnan(paired_pvalue([80.0], [75.0]))  # one seed: no test
+    with pytest.raises(ValueError, match="paired"):
+        paired_pvalue([1.0, 2.0], [1.0, 2.0, 3.0])
