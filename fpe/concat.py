@@ -277,10 +277,11 @@ class ConcatTrainer:
             raise ValueError(f"order_generators needs one generator per dataset ({s}), got {len(order_generators)}")
         seg = m.segment
         rows = torch.arange(s).unsqueeze(1)
+        native_epoch = self._native_epoch_fn() if self.backend == "native" else None
         for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
             perm = torch.stack([batch_order(n, g) for g in order_generators])
-            if self.backend == "native":
-                self._native_epoch(perm)
+            if native_epoch is not None:
+                native_epoch(perm)
                 continue
             for start in range(0, n, self.batch_size):
                 idx = perm[:, start:start + self.batch_size]
@@ -291,9 +292,9 @@ class ConcatTrainer:
                     m.accumulate_grads(xb[a:b, p:q], yb[a:b, p:q], a, b, seg, bsz, grads)
                 self._adam(grads, seg)
 
-    @torch.no_grad()
-    def _native_epoch(self, perm: torch.Tensor) -> None:
-        """One epoch of the fused C kernel (``fpe/_native.c``): same steps, same Adam, in place."""
+    def _native_epoch_fn(self):
+        """Checks and constant arguments of the fused C epoch (``fpe/_native.c``), prepared once per
+        :meth:`fit`; returns ``epoch(perm)``, which runs one epoch in place (same steps, same Adam)."""
         from . import native
 
         m = self.model
@@ -301,20 +302,27 @@ class ConcatTrainer:
         f32 = [m.w1, m.b1, m.w2, m.b2, m.mask1, m.mask2] + [t for name in ("w1", "b1", "w2", "b2") for t in m.moments[name]]
         if any(t.dtype != torch.float32 or not t.is_contiguous() for t in f32 + [self.x, self.y]):
             raise ValueError("the native backend needs contiguous float32 weights, moments, masks and data")
-        perm = perm.to(torch.int64).contiguous()
-        widths = torch.tensor(m.widths, dtype=torch.int32)
         if m.steps.dtype != torch.int64 or not m.steps.is_contiguous():
             m.steps = m.steps.to(torch.int64).contiguous()
+        widths = torch.tensor(m.widths, dtype=torch.int32)
         # inputs past the last column holding a weight or an unmasked entry are zero padding (fpe.sweeps
-        # buckets): the kernel skips them, which changes no number
+        # buckets; masked weights stay zero): the kernel skips them, which changes no number
         used = ((m.mask1 != 0) | (m.w1 != 0)).any(1)  # (S, d)
         dvalid = torch.where(used.any(1), d - used.flip(1).int().argmax(1), 0).to(torch.int32).clamp_(min=1).contiguous()
+        lib = native.load()
         ptr = lambda t: t.data_ptr()  # noqa: E731
-        rc = native.load().fpe_concat_epoch(
-            s, n, d, m.w1.shape[1], m.instances, ptr(widths), ptr(dvalid), ptr(self.x), ptr(self.y), ptr(perm), self.batch_size,
-            *map(ptr, f32), ptr(m.steps), float(self.lr), float(self.betas[0]), float(self.betas[1]), float(self.eps))
-        if rc != 0:
-            raise MemoryError("the native kernel could not allocate its scratch memory")
+        tail = (self.batch_size, *map(ptr, f32), ptr(m.steps), float(self.lr), float(self.betas[0]), float(self.betas[1]),
+                float(self.eps))
+
+        @torch.no_grad()
+        def epoch(perm: torch.Tensor) -> None:
+            perm = perm.to(torch.int64).contiguous()
+            rc = lib.fpe_concat_epoch(s, n, d, m.w1.shape[1], m.instances, ptr(widths), ptr(dvalid), ptr(self.x), ptr(self.y),
+                                      ptr(perm), *tail)
+            if rc != 0:
+                raise MemoryError("the native kernel could not allocate its scratch memory")
+
+        return epoch
 
     @torch.no_grad()
     def _adam(self, grads: dict, seg: torch.Tensor) -> None:
