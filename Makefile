@@ -23,7 +23,7 @@ LONGEST_FIRST := 03_load_sweeps 05_real_data 03_heat_maps 03_calibration 01_fpe_
 ORDERED := $(filter $(NAMES),$(LONGEST_FIRST)) $(filter-out $(LONGEST_FIRST),$(NAMES))
 EXECUTED := $(ORDERED:%=book/%.ipynb)
 QUICK := $(NAMES:%=_build/quick/%.ipynb)
-FPE_SRC := $(wildcard fpe/*.py fpe/*.c)
+FPE_SRC := $(shell find fpe -name '*.py' -o -name '*.c')
 JB_FLAGS := -W --keep-going --all
 
 export PYTHONHASHSEED := 0

@@ -20,12 +20,13 @@ __all__ = ["source_hash", "cache_path", "cached"]
 
 
 def source_hash(depends: Sequence[str] | None = None) -> str:
-    """sha256 over the ``fpe`` package's ``.py`` and ``.c`` files (names and contents), or only ``depends``."""
+    """sha256 over the ``fpe`` package's ``.py`` and ``.c`` files in every subfolder (relative paths
+    and contents), or only ``depends``."""
     h = hashlib.sha256()
     pkg = Path(__file__).resolve().parent
-    files = sorted([*pkg.glob("*.py"), *pkg.glob("*.c")]) if depends is None else [pkg / name for name in depends]
+    files = sorted([*pkg.rglob("*.py"), *pkg.rglob("*.c")]) if depends is None else [pkg / name for name in depends]
     for p in files:
-        h.update(p.name.encode())
+        h.update(p.relative_to(pkg).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
