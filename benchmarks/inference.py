@@ -1,15 +1,15 @@
 """What an FPE layer costs at inference next to the dense layer with the same non-zeros
-(PAPER.md section 1, claim 5: "the right cost model is non-zero weights moved from memory").
+(the paper, as we read it, section 1, claim 5: "the right cost model is non-zero weights moved from memory").
 
     .venv/bin/python benchmarks/inference.py [--quick] [--threads N] [--out PATH]
 
-Times the inference forms of :mod:`fpe.inference` (masked dense, CSR, BSR, compact balanced split)
+Times the inference forms of :mod:`fpe.cost.inference` (masked dense, CSR, BSR, compact balanced split)
 of an expanded first layer against the narrow ``nn.Linear(d, h)`` with the same non-zeros, over
 batch sizes {1, 8, 64, 512}, alpha {2, 4, 8}, the paper's layer sizes (d = 512 and 784, h = 4 to
 128) and a large one (d = 4096, h = 1024); measures the machine's memory bandwidth and matmul
 GFLOP/s; prints the ratio table and the roofline reading of the headline point; writes JSON
 (default ``_build/bench/inference[_quick].json``; the chapter ``notebooks/06_cost.py`` runs the same
-:func:`fpe.bench.run_grid`). Timings are medians of interleaved rounds and depend on the load of
+:func:`fpe.cost.bench.run_grid`). Timings are medians of interleaved rounds and depend on the load of
 the machine: close other work for clean numbers.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fpe import bench  # noqa: E402
+from fpe.cost import bench  # noqa: E402
 
 QUICK = dict(sizes=((512, 32), (4096, 1024)), alphas=(4,), batches=(1, 8), budget=0.3, max_rounds=7)  # = notebook quick profile
 

@@ -5,12 +5,12 @@ splits at alpha 2 and 4: 55 models per seed) trained for a few epochs of the pos
 
 1. **per-model loop**: each model an ``nn.Sequential`` (FPE masks via ``torch.nn.utils.prune``) with
    its own ``torch.optim.Adam``, trained one after another (what one would write by hand);
-2. **batched, PyTorch ops**: every model of every seed in one :class:`fpe.concat.ConcatMLP`, trained
-   by :class:`fpe.concat.ConcatTrainer` with ``backend="torch"`` (the readable reference);
-3. **batched, native**: the same with ``backend="native"``, the fused C epoch of :mod:`fpe.native`,
-   which is what :func:`fpe.sweeps.run_sweep` and every Boolean chapter use.
+2. **batched, PyTorch ops**: every model of every seed in one :class:`fpe.training.concat.ConcatMLP`, trained
+   by :class:`fpe.training.concat.ConcatTrainer` with ``backend="torch"`` (the readable reference);
+3. **batched, native**: the same with ``backend="native"``, the fused C epoch of :mod:`fpe.training.native`,
+   which is what :func:`fpe.experiments.boolean.run_sweep` and every Boolean chapter use.
 
-All use one thread (``fpe.set_determinism``), the same data, minibatches and epochs. Printed: the
+All use one thread (``fpe.repro.set_determinism``), the same data, minibatches and epochs. Printed: the
 wall time of each (median of ``--repeats`` runs), the speed-up ratios over the per-model loop, the
 batched trainers' useful GFLOP/s (the two first-layer GEMMs, ``4 B H d`` per step; second layer,
 elementwise work and Adam not counted) and that as a fraction of a dense ``torch.mm`` measured in
@@ -29,13 +29,13 @@ import torch
 from torch import nn
 
 import fpe
-from fpe.batched import init_mlp
-from fpe import native
-from fpe.concat import ConcatMLP, ConcatTrainer, step_flops
-from fpe.experiment import BooleanSetup, boolean_data
-from fpe.repro import generator
+from fpe.experiments.boolean import BooleanSetup, boolean_data
+from fpe.mlp import init_mlp
+from fpe.repro import generator, set_determinism
 from fpe.tasks import clause_groups
-from fpe.train import batch_order
+from fpe.training import native
+from fpe.training.concat import ConcatMLP, ConcatTrainer, step_flops
+from fpe.training.stacked import batch_order
 
 HS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32]
 VARIANTS = [("random", 2), ("clause", 2), ("random", 4), ("clause", 4)]
@@ -104,7 +104,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=16)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
-    threads = fpe.set_determinism()
+    threads = set_determinism()
     setup = BooleanSetup()
     seeds = list(range(args.seeds))
     x, y, _, _ = boolean_data(setup, seeds)

@@ -1,22 +1,28 @@
-"""fpe: a reference implementation of Fixed Parameter Expansion and the experiments of
-*Expand Neurons, Not Parameters* (Kong et al., arXiv:2510.04500).
+"""fpe: Fixed Parameter Expansion, and the experiments of *Expand Neurons, Not Parameters*
+(Kong et al., ICML 2026, arXiv:2510.04500). Every docstring cites the book page *The paper, as we
+read it* (``book/paper.md``) by its section numbers.
 
-Modules (one concept each): :mod:`fpe.tasks` (Boolean DNF task), :mod:`fpe.splits` and
-:mod:`fpe.expand` (the FPE transform), :mod:`fpe.batched` and :mod:`fpe.train` (batched training),
-:mod:`fpe.concat` (the fast concatenated trainer) and :mod:`fpe.native` (its fused C epoch, ``_native.c``),
-:mod:`fpe.sweeps` (load-sweep grids),
-:mod:`fpe.interference` (feature capacity, neuron cosine),
-:mod:`fpe.experiment` (the paper's schedule), :mod:`fpe.metrics`, :mod:`fpe.results` (verdicts and
-result files), :mod:`fpe.repro` (seeds, determinism, checks), :mod:`fpe.cache`, :mod:`fpe.plot`;
-real data: :mod:`fpe.data` (loaders), :mod:`fpe.encoders` (frozen encoders), :mod:`fpe.gram` (Gram split),
-:mod:`fpe.realdata`; theory: :mod:`fpe.theory`; inference cost: :mod:`fpe.inference`, :mod:`fpe.bench`;
-the book's generated pages: :mod:`fpe.report`, :mod:`fpe.colab`, :mod:`fpe.nbclean`.
+The method first (this level): :mod:`fpe.expand` (the transform), :mod:`fpe.splits` (split rules),
+:mod:`fpe.gram` (the Gram split), :mod:`fpe.mlp` (the MLPs it applies to). Small shared modules:
+:mod:`fpe.tasks` (Boolean DNF task), :mod:`fpe.metrics`, :mod:`fpe.interference` (feature capacity,
+neuron cosine, weight structure), :mod:`fpe.theory` (collision probabilities), :mod:`fpe.plot`,
+:mod:`fpe.repro` (seeds, determinism, checks), :mod:`fpe.paths`, :mod:`fpe.deps` (what a
+computation imports) and :mod:`fpe.cache`.
+
+Subpackages, each importing only from below it:
+
+- :mod:`fpe.training`: the reference trainer (``stacked``), the fast concatenated trainer
+  (``concat``) and its fused C epoch (``native``, ``_native.c``);
+- :mod:`fpe.datasets`: loaders (``loaders``), frozen encoders (``encoders``), feature sets (``features``);
+- :mod:`fpe.experiments`: the paper's schedule and its run record (``schedule``), the Boolean runner
+  with its sweeps (``boolean``), the real-data runner (``realdata``);
+- :mod:`fpe.cost`: inference forms of FPE layers (``inference``) and their benchmark (``bench``);
+- :mod:`fpe.book`: result files and the verdict rule (``results``), generated pages (``report``),
+  the Colab set-up cell (``colab``) and notebook cleaning (``nbclean``).
 """
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .expand import count_nonzero, expand  # noqa: E402
-from .repro import check, environment, seed_everything, set_determinism  # noqa: E402
-from .results import Results, verdict  # noqa: E402
+from .expand import count_nonzero, expand, split_copy  # noqa: E402
+from .splits import SPLITS  # noqa: E402
 
-__all__ = ["expand", "count_nonzero", "check", "environment", "seed_everything", "set_determinism",
-           "Results", "verdict", "__version__"]
+__all__ = ["expand", "split_copy", "count_nonzero", "SPLITS", "__version__"]

@@ -1,4 +1,4 @@
-"""Fixed Parameter Expansion, the transform itself (PAPER.md section 2; the paper's section on FPE).
+"""Fixed Parameter Expansion, the transform itself (the paper, as we read it, section 2; the paper's section on FPE).
 
 ``expand(model, alpha, split)`` takes a trained ``nn.Sequential`` of ``Linear`` and ``ReLU`` layers
 and returns a new one in which every hidden layer is ``alpha`` times wider:
@@ -27,14 +27,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from .mlp import check_mlp
 from .splits import SPLITS, check_assignment, check_groups, clause_assignment, random_assignment
 
-__all__ = ["expand", "split_copy", "count_nonzero", "linear_layers", "weight_masks", "check_mlp"]
-
-
-def linear_layers(model: nn.Sequential) -> list[nn.Linear]:
-    """The ``Linear`` layers of an MLP, in order."""
-    return [m for m in model if isinstance(m, nn.Linear)]
+__all__ = ["expand", "split_copy", "count_nonzero"]
 
 
 def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
@@ -51,37 +47,6 @@ def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
     return total
 
 
-def weight_masks(model: nn.Sequential) -> list[torch.Tensor | None]:
-    """The ``weight_mask`` buffer of each ``Linear`` (``None`` where the layer is not masked)."""
-    return [getattr(lin, "weight_mask", None) for lin in linear_layers(model)]
-
-
-def check_mlp(model) -> list[nn.Linear]:
-    """Raise ``ValueError`` unless ``model`` is ``Sequential(Linear, ReLU, Linear[, ReLU, Linear ...])``.
-
-    Also rejects non-finite weights or biases and mismatched layer sizes.
-    """
-    allowed = "an nn.Sequential alternating Linear and ReLU: Linear, ReLU, Linear[, ReLU, Linear, ...]"
-    if not isinstance(model, nn.Sequential):
-        raise ValueError(f"model must be {allowed}; got {type(model).__name__}")
-    layers = list(model)
-    kinds = [type(m) for m in layers]
-    ok = len(layers) >= 3 and len(layers) % 2 == 1
-    ok = ok and all(k is (nn.Linear if i % 2 == 0 else nn.ReLU) for i, k in enumerate(kinds))
-    if not ok:
-        names = ", ".join(k.__name__ for k in kinds) or "(empty)"
-        raise ValueError(f"model must be {allowed} with at least one hidden layer; got {names}")
-    linears = layers[0::2]
-    for i, (a, b) in enumerate(zip(linears, linears[1:])):
-        if a.out_features != b.in_features:
-            raise ValueError(f"model layer {2 * i} has {a.out_features} outputs but layer {2 * i + 2} takes {b.in_features}")
-    for i, lin in enumerate(linears):
-        for name, t in (("weight", lin.weight), ("bias", lin.bias)):
-            if t is not None and not torch.isfinite(t.detach()).all():
-                raise ValueError(f"model has non-finite values in the {name} of layer {2 * i}; FPE needs finite weights")
-    return linears
-
-
 def expand(
     model: nn.Sequential,
     alpha: int,
@@ -90,7 +55,7 @@ def expand(
     groups: Sequence[Sequence[int]] | None = None,
     generator: torch.Generator | None = None,
 ) -> nn.Sequential:
-    """Fixed Parameter Expansion of a trained MLP (PAPER.md section 2).
+    """Fixed Parameter Expansion of a trained MLP (the paper, as we read it, section 2).
 
     Args:
         model: ``nn.Sequential`` of ``Linear`` and ``ReLU`` (one or more hidden layers). It is not

@@ -1,4 +1,4 @@
-"""Gram split of FPE for real data (PAPER.md section 2, "Gram split"; the algorithm is **[house]**).
+"""Gram split of FPE for real data (the paper, as we read it, section 2, "Gram split"; the algorithm is **[house]**).
 
 The paper names the rule but not its algorithm. Ours: with the layer's incoming weights ``W``
 ``(h, d)``, form ``G = W^T W`` ``(d, d)``; row ``i`` of ``G`` says how input feature ``i`` overlaps with

@@ -1,4 +1,4 @@
-"""Interference metrics of the paper (PAPER.md section 4; the paper's Figure 3).
+"""Interference metrics of the paper (the paper, as we read it, section 4; the paper's Figure 3).
 
 - **Feature capacity** (Scherlis et al. 2022): for input feature ``i`` with column ``w_i`` of the
   first-layer weight ``W1 (h, d)``, ``C_i = (w_i . w_i)^2 / sum_j (w_i . w_j)^2`` in [0, 1], from the
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["feature_capacity", "mean_abs_cosine", "fold_change", "fit_r2"]
+__all__ = ["feature_capacity", "mean_abs_cosine", "off_block_fraction", "fold_change", "fit_r2"]
 
 
 def feature_capacity(w1: torch.Tensor, *, eps: float = 1e-12) -> torch.Tensor:
@@ -39,6 +39,18 @@ def mean_abs_cosine(w1: torch.Tensor) -> torch.Tensor:
     pair = alive.unsqueeze(-1) & alive.unsqueeze(-2) & ~torch.eye(h, dtype=torch.bool)
     count = pair.sum((-1, -2))
     return torch.where(count > 0, (cos * pair).sum((-1, -2)) / count.clamp_min(1), torch.full_like(norms[..., 0], float("nan")))
+
+
+def off_block_fraction(w1: torch.Tensor, k: int = 4) -> torch.Tensor:
+    """Fraction of the squared mass of ``G = W1^T W1`` outside the ``k x k`` diagonal blocks of
+    ``w1 (..., h, d)`` -> ``(...)``: the cross-clause interference of a Boolean model whose clause
+    ``j`` reads inputs ``k*j .. k*j + k - 1`` (0 when every neuron's inputs interact only within clauses)."""
+    d = w1.shape[-1]
+    if not isinstance(k, int) or k < 1 or d % k:
+        raise ValueError(f"k must be a positive integer dividing the input size {d}, got {k!r}")
+    g = w1.transpose(-1, -2) @ w1
+    block = torch.block_diag(*[torch.ones(k, k)] * (d // k)).bool()
+    return ((g**2) * ~block).sum((-2, -1)) / (g**2).sum((-2, -1))
 
 
 def fold_change(fpe_value: torch.Tensor, dense_value: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Metrics of the paper (PAPER.md section 4).
+"""Metrics of the paper (the paper, as we read it, section 4).
 
 - accuracy (%);
 - relative improvement ``(acc_FPE - acc_dense) / acc_dense * 100`` per configuration;
@@ -8,20 +8,32 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 __all__ = ["accuracy", "relative_improvement", "accuracy_per_nonzero", "mean_std", "standard_error", "paired_pvalue"]
 
 
-def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
-    """Accuracy (%) of logits ``(N,)``/``(N, 1)`` (sigmoid output, threshold 0) or ``(N, C)`` (argmax)."""
-    if logits.ndim == 1 or logits.shape[-1] == 1:
-        pred = (logits.reshape(-1) > 0).to(y.dtype)
-    else:
-        pred = logits.argmax(-1).to(y.dtype)
-    return 100.0 * (pred == y.reshape(-1)).double().mean().item()
+@torch.no_grad()
+def accuracy(chunks: Iterable[tuple[torch.Tensor, torch.Tensor]], n: int) -> torch.Tensor:
+    """Accuracy (%) over ``n`` samples seen in ``chunks`` of ``(logits, y)``: the one accuracy of the book.
+
+    ``y (..., B)``; ``logits (..., B)`` or ``(..., B, 1)`` for a sigmoid output (threshold 0), or
+    ``(..., B, C)`` with ``C > 1`` (argmax). Correct predictions are counted per leading index in
+    float64 over all chunks (exact integers), then divided once: ``100 * correct / n``.
+    """
+    correct = None
+    for logits, y in chunks:
+        if logits.ndim == y.ndim + 1 and logits.shape[-1] == 1:
+            logits = logits.squeeze(-1)
+        pred = (logits > 0) if logits.ndim == y.ndim else logits.argmax(-1)
+        c = (pred.to(y.dtype) == y).sum(-1).to(torch.float64)
+        correct = c if correct is None else correct + c
+    if correct is None:
+        raise ValueError("chunks must hold at least one (logits, y) pair")
+    return 100.0 * correct / n
 
 
 def relative_improvement(acc_fpe, acc_dense):
@@ -36,7 +48,7 @@ def accuracy_per_nonzero(acc, nonzeros):
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1; 0 for a single value)."""
-    t = torch.as_tensor(list(values), dtype=torch.float64)
+    t = torch.as_tensor(np.asarray(values, dtype=np.float64))
     std = t.std(unbiased=True).item() if t.numel() > 1 else 0.0
     return t.mean().item(), std
 

@@ -1,4 +1,4 @@
-"""Split rules of FPE: which of a parent's incoming connections each child keeps (PAPER.md section 2).
+"""Split rules of FPE: which of a parent's incoming connections each child keeps (the paper, as we read it, section 2).
 
 A split rule maps a layer's incoming weight matrix ``(h, fan_in)`` to an *assignment*: a long tensor
 ``(h, fan_in)`` whose entry ``[p, i]`` is the child (``0 .. alpha-1``) of parent ``p`` that keeps

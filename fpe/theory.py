@@ -1,4 +1,4 @@
-"""Exact coverage and collision probabilities of FPE's split rules (PAPER.md section 6).
+"""Exact coverage and collision probabilities of FPE's split rules (the paper, as we read it, section 6).
 
 The paper argues that a random disjoint split cuts the chance that two clauses still share a
 neuron by about ``alpha**-(2k-1)`` (``k`` literals per clause) while each clause stays covered by
@@ -12,7 +12,7 @@ child can still represent it; otherwise the clause is **cut** in that parent). T
 
 Partition models (the ``model`` argument):
 
-``"independent"`` **[house derivation of PAPER.md section 6]**
+``"independent"`` **[house derivation of the paper, as we read it, section 6]**
     every input goes to one of the ``alpha`` children independently and uniformly. Then a clause is
     whole in some child with probability ``alpha**(1-k)``, two given clauses collide with
     probability ``alpha**-(2k-1)`` exactly (the paper's factor), and different clauses of one parent
@@ -113,7 +113,7 @@ def clause_counts(m: int, alpha: int) -> list[int]:
 
 
 def paper_collision_approximation(k: int, alpha: int) -> float:
-    """The paper's factor ``alpha**-(2k-1)`` (PAPER.md section 6). Exact for ``model="independent"``."""
+    """The paper's factor ``alpha**-(2k-1)`` (the paper, as we read it, section 6). Exact for ``model="independent"``."""
     _check_int("k", k, 1)
     _check_int("alpha", alpha, 1)
     return float(Fraction(1, alpha ** (2 * k - 1)))
@@ -135,7 +135,7 @@ def _whole_per_child(k, m, alpha, model, d) -> list[Fraction]:
 
 def clause_whole_probability(k: int, m: int, alpha: int, *, model: str = "independent", d: int | None = None,
                              exact: bool = False):
-    """Probability that a given clause is whole in some child of one parent (PAPER.md section 6).
+    """Probability that a given clause is whole in some child of one parent (the paper, as we read it, section 6).
 
     ``alpha**(1-k)`` for ``"independent"``, ``sum_c n_c^(k) / d^(k)`` for ``"balanced"``, 1 for ``"clause"``.
 
@@ -162,7 +162,7 @@ def clause_covered_probability(k: int, m: int, alpha: int, h: int, *, model: str
     """Probability that a given clause is whole in some child of some parent among ``h``.
 
     Parents are split independently, so this is ``1 - (1 - p)**h`` with ``p`` from
-    :func:`clause_whole_probability` (PAPER.md section 6's ``1 - (1 - alpha**(1-k))**h`` for the
+    :func:`clause_whole_probability` (the paper, as we read it, section 6's ``1 - (1 - alpha**(1-k))**h`` for the
     independent model).
     """
     _check_int("h", h, 1)
@@ -183,7 +183,7 @@ def _pair_per_child(k, m, alpha, model, d) -> list[Fraction]:
 
 def pair_collision_probability(k: int, m: int, alpha: int, *, model: str = "independent", d: int | None = None,
                                exact: bool = False):
-    """Probability that two given clauses are both whole in the same child of one parent (PAPER.md section 6).
+    """Probability that two given clauses are both whole in the same child of one parent (the paper, as we read it, section 6).
 
     ``alpha**-(2k-1)`` exactly for ``"independent"``; ``sum_c n_c^(2k) / d^(2k)`` for ``"balanced"``
     (zero when every child has fewer than ``2k`` inputs); ``sum_c g_c (g_c - 1) / (m (m - 1))`` for

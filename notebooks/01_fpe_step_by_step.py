@@ -15,8 +15,8 @@
 # # FPE step by step
 #
 # **Overview.** This chapter takes one small trained network through Fixed Parameter Expansion
-# (FPE) one step at a time, exactly as `fpe.expand` does it (paper section on FPE; `PAPER.md`
-# section 2): split every hidden neuron into `alpha` children that partition its incoming
+# (FPE) one step at a time, exactly as `fpe.expand` does it (the paper's section on FPE;
+# {ref}`paper-2`): split every hidden neuron into `alpha` children that partition its incoming
 # connections, let each child copy the parent's bias and outgoing weights, then prune the smallest
 # weights globally until the network has exactly as many non-zero weights as before. The sparsity
 # masks are then frozen and training continues.
@@ -69,21 +69,22 @@ import torch
 from IPython.display import Markdown, display
 
 import fpe
-from fpe.batched import StackedMLP, init_mlp
-from fpe.experiment import BooleanSetup, boolean_data
-from fpe.expand import linear_layers, split_copy
-from fpe.repro import generator
-from fpe.tasks import clause_groups
-from fpe.train import Trainer, evaluate
+from fpe.book.results import Results
+from fpe.experiments.boolean import BooleanSetup, boolean_data
+from fpe.expand import split_copy
+from fpe.mlp import init_mlp, linear_layers
 from fpe.plot import weights_before_after
+from fpe.repro import generator, set_determinism
+from fpe.tasks import clause_groups
+from fpe.training.stacked import StackedMLP, Trainer
 
 PROFILES = {"quick": dict(epochs=100), "paper": dict(epochs=1000)}  # epochs over the house 4096 training samples
 if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 EPOCHS = PROFILES[profile]["epochs"]
-THREADS = fpe.set_determinism()
+THREADS = set_determinism()
 SEED = 0
-results = fpe.Results("01_fpe_step_by_step", profile)
+results = Results("01_fpe_step_by_step", profile)
 print(f"profile={profile}: {EPOCHS} + {EPOCHS} epochs, seed {SEED}, {THREADS} threads, torch {torch.__version__}")
 
 # %% [markdown]
@@ -91,7 +92,7 @@ print(f"profile={profile}: {EPOCHS} + {EPOCHS} epochs, seed {SEED}, {THREADS} th
 #
 # A Boolean DNF task with `m = 4` clauses of 4 inputs each (`d = 16`), label = OR of the clauses,
 # and a dense one-hidden-layer ReLU net with `h = 4` neurons and one sigmoid output. The task
-# settings are the house defaults of `fpe.experiment.BooleanSetup`, chosen on dense-only evidence in
+# settings are the house defaults of `fpe.experiments.boolean.BooleanSetup`, chosen on dense-only evidence in
 # the calibration chapter (sampling rule, training-set size, Adam's learning rate and batch size;
 # printed below).
 
@@ -103,7 +104,7 @@ dense_stack = StackedMLP.from_sequentials([init_mlp([setup.d, setup.h, 1], gener
 Trainer(dense_stack, x_train, y_train, lr=setup.lr, batch_size=setup.batch_size).fit(
     EPOCHS, [generator(SEED, "order", "warmup")], progress=progress, desc="dense")
 dense = dense_stack.to_sequentials()[0]
-acc_dense = evaluate(dense_stack, x_test, y_test, torch.tensor([0])).item()
+acc_dense = dense_stack.accuracy(x_test, y_test, torch.tensor([0])).item()
 print(dense)
 print(f"dense test accuracy after {EPOCHS} epochs: {acc_dense:.1f} %, non-zero weights: {fpe.count_nonzero(dense)}")
 
@@ -180,7 +181,7 @@ plt.show()
 # %%
 def acc(model_list):
     stack = StackedMLP.from_sequentials(model_list)
-    return stack, evaluate(stack, x_test, y_test, torch.zeros(len(model_list), dtype=torch.long))
+    return stack, stack.accuracy(x_test, y_test, torch.zeros(len(model_list), dtype=torch.long))
 
 post = {}
 for name, model in expanded.items():
@@ -189,11 +190,11 @@ for name, model in expanded.items():
     Trainer(stack, x_train, y_train, lr=setup.lr, batch_size=setup.batch_size).fit(
         EPOCHS, [generator(SEED, "order", "post")], progress=progress, desc=name)
     masks_kept = all(bool((stack.weights[i][0][stack.mask(i)[0] == 0] == 0).all()) for i in range(2))
-    post[name] = dict(before=before.item(), after=evaluate(stack, x_test, y_test, torch.tensor([0])).item(),
+    post[name] = dict(before=before.item(), after=stack.accuracy(x_test, y_test, torch.tensor([0])).item(),
                       nnz=nnz_before, nnz_after=int(stack.nonzeros()[0]), masks_kept=masks_kept)
 Trainer(dense_stack, x_train, y_train, lr=setup.lr, batch_size=setup.batch_size).fit(
     EPOCHS, [generator(SEED, "order", "post")], progress=progress, desc="dense")
-acc_dense_total = evaluate(dense_stack, x_test, y_test, torch.tensor([0])).item()
+acc_dense_total = dense_stack.accuracy(x_test, y_test, torch.tensor([0])).item()
 
 rows = ["| model | right after FPE | after further training | non-zeros | pruned weights still zero |", "|---|---|---|---|---|"]
 rows.append(f"| dense ({2 * EPOCHS} epochs) | {acc_dense:.1f} (at {EPOCHS} epochs) | {acc_dense_total:.1f} | {fpe.count_nonzero(dense)} | |")

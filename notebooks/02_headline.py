@@ -57,7 +57,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 #
 # The paper states the task (OR of clauses, ReLU hidden layer, sigmoid output, binary
 # cross-entropy) and the schedule (1000 epochs dense, FPE, 1000 more; dense baseline 1000 + 1000).
-# Everything else is a **house** choice, a named field of `fpe.experiment.BooleanSetup`:
+# Everything else is a **house** choice, a named field of `fpe.experiments.boolean.BooleanSetup`:
 #
 # - `k = 4` inputs per clause, `d = 4m` (read off the paper's weight figure);
 # - sampling rule `"count-matched"`: positives have one clause forced on and their other inputs
@@ -79,10 +79,12 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-import fpe
-from fpe.experiment import DENSE, BooleanSetup, Variant, boolean_datasets, run_boolean
+from fpe.book.results import Results
+from fpe.experiments.boolean import BooleanSetup, boolean_datasets, run_boolean
+from fpe.experiments.schedule import DENSE, Variant
 from fpe.metrics import accuracy_per_nonzero, paired_pvalue, relative_improvement
 from fpe.plot import accuracy_by_variant
+from fpe.repro import set_determinism
 from fpe.tasks import count_threshold_accuracy
 
 PROFILES = {  # samples seen per phase: the paper's 1000 epochs over 4096 samples (quick: 100 epochs)
@@ -93,26 +95,26 @@ if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 cfg = PROFILES[profile]
 SEEDS = list(range(cfg["seeds"]))
-THREADS = fpe.set_determinism()
+THREADS = set_determinism()
 EPOCHS = max(1, cfg["samples"] // BooleanSetup().n_train)
 setup = BooleanSetup(m=8, h=8, warmup_epochs=EPOCHS, post_epochs=EPOCHS)
 VARIANTS = [DENSE, Variant("random", 2), Variant("random", 4), Variant("clause", 2), Variant("clause", 4)]
-results = fpe.Results("02_headline", profile)
+results = Results("02_headline", profile)
 print(f"profile={profile}: {len(SEEDS)} seeds, {setup.warmup_epochs} + {setup.post_epochs} epochs, {THREADS} thread(s)")
 print(setup)
 
 # %% [markdown]
 # ## Train: dense warm-up, FPE, more training
 #
-# `fpe.experiment.run_boolean` trains the dense nets of all seeds as one batched stack, expands
+# `fpe.experiments.boolean.run_boolean` trains the dense nets of all seeds as one batched stack, expands
 # each with every variant, and trains the expanded nets (one stack per `alpha`) and the dense nets
 # for the second phase. The finished run is cached on disk under its full configuration.
 
 # %%
 run = run_boolean(setup, SEEDS, VARIANTS, progress=progress)
-acc = {v.key: run.variants[v.key]["test_acc"].numpy() for v in VARIANTS}
-train_acc = {v.key: run.variants[v.key]["train_acc"].numpy() for v in VARIANTS}
-nonzeros = {v.key: run.variants[v.key]["nonzeros"].numpy() for v in VARIANTS}
+acc = {v.key: run[setup.m, setup.h, v.key].test_acc.numpy() for v in VARIANTS}
+train_acc = {v.key: run[setup.m, setup.h, v.key].train_acc.numpy() for v in VARIANTS}
+nonzeros = {v.key: run[setup.m, setup.h, v.key].nonzeros.numpy() for v in VARIANTS}
 dense_nnz = setup.d * setup.h + setup.h * 1  # W1 and W2 of the dense net (one output)
 print("non-zero weights per model:", {k: sorted(set(v.tolist())) for k, v in nonzeros.items()}, "dense:", dense_nnz)
 
@@ -133,7 +135,7 @@ print(f"count-of-ones floor: {np.mean(floors):.1f} ± {np.std(floors, ddof=1) if
 #
 # The paper's 88.7 % and 99.4 % are compared with both `alpha` rows, since the headline does not
 # state `alpha`. The relative improvements are compared with the paper's Figure 4a at `h = 8`
-# (read off the figure, ±3 points). Verdict rule (stated once, in `fpe.results.verdict`):
+# (read off the figure, ±3 points). Verdict rule (stated once, in `fpe.book.results.verdict`):
 # **reproduced** when the paper's value lies within our mean ± 2 standard errors or within 3 points;
 # **same direction** when not, but our effect has the paper's sign against dense and is more than
 # 2 standard errors from zero; otherwise **not reproduced**. The p-value is a paired t-test of the

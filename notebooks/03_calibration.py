@@ -19,8 +19,8 @@
 # optimiser's settings. A prototype showed that these choices move FPE's gains by a factor of two.
 # This chapter chooses them **without looking at FPE**: it trains *dense models only* on a small
 # grid of open choices and picks the point whose dense accuracies best match the dense accuracies
-# implied by the paper's figures (`PAPER.md` section 5). The chosen point becomes the house
-# default of `fpe.experiment.BooleanSetup`, used by every Boolean chapter. Only at the end, with
+# implied by the paper's figures ({ref}`paper-5`). The chosen point becomes the house
+# default of `fpe.experiments.boolean.BooleanSetup`, used by every Boolean chapter. Only at the end, with
 # the choice fixed, does the chapter show how FPE's verdicts at 8 clauses / 8 neurons would have
 # changed under the other sampling rule and data size (*what the paper left open*).
 #
@@ -71,7 +71,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 # **History, for the record.** An earlier version calibrated at a quarter of this budget
 # (4096 x 256 samples per phase, what the load sweeps could then afford on this CPU) and chose
 # count-matched / 16384 / 1e-3, with 4096 samples second (RMSE 6.7 against 7.3). At the full budget,
-# which the fused training epoch of `fpe.native` made affordable, the same procedure chooses 4096
+# which the fused training epoch of `fpe.training.native` made affordable, the same procedure chooses 4096
 # samples: longer training lets dense nets on 16384 samples climb above the paper's dense curves.
 # We followed the procedure, changed the house defaults, and recomputed every Boolean chapter.
 #
@@ -89,10 +89,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-import fpe
-from fpe.experiment import DENSE, BooleanSetup, Variant, boolean_datasets
-from fpe.metrics import paired_pvalue, relative_improvement
-from fpe.sweeps import cell_key, run_sweep
+from fpe.book.results import Results
+from fpe.experiments.boolean import BooleanSetup, boolean_datasets, run_sweep
+from fpe.experiments.schedule import DENSE, Variant
+from fpe.repro import set_determinism
 from fpe.tasks import count_threshold_accuracy
 
 PROFILES = {
@@ -104,8 +104,8 @@ if profile not in PROFILES:
 cfg = PROFILES[profile]
 SEEDS = list(range(cfg["seeds"]))
 SAMPLES_PER_PHASE = cfg["samples_per_phase"]
-THREADS = fpe.set_determinism()
-results = fpe.Results("03_calibration", profile)
+THREADS = set_determinism()
+results = Results("03_calibration", profile)
 T0 = time.perf_counter()
 
 TARGETS = {(8, 4): 56.0, (8, 8): 71.0, (8, 12): 84.0, (8, 32): 96.0, (6, 8): 90.0, (12, 8): 58.0, (16, 8): 52.0}  # (m, h): dense %
@@ -135,8 +135,8 @@ grid_rows, dense = [], {}
 def calibrate(rule, n, lr):
     st = setup_for(rule, n, lr)
     sw = run_sweep(st, GRID, SEEDS, [DENSE], max_pad=3.0, progress=progress)
-    accs = {c: sw[cell_key(*c, "dense")]["test_acc"].numpy() for c in TARGETS}
-    train32 = float(sw[cell_key(8, 32, "dense")]["train_acc"].mean())
+    accs = {c: sw[(*c, "dense")].test_acc.numpy() for c in TARGETS}
+    train32 = float(sw[8, 32, "dense"].train_acc.mean())
     rmse = float(np.sqrt(np.mean([(accs[c].mean() - t) ** 2 for c, t in TARGETS.items()])))
     dense[rule, n, lr] = accs
     grid_rows.append(dict(rule=rule, n=n, lr=lr, epochs=st.warmup_epochs, rmse=rmse, train32=train32))
@@ -188,7 +188,7 @@ plt.show()
 # ## The chosen point
 #
 # The point with the smallest score is chosen and is the house default of
-# `fpe.experiment.BooleanSetup` (the cell below checks that the two agree at the paper profile;
+# `fpe.experiments.boolean.BooleanSetup` (the cell below checks that the two agree at the paper profile;
 # at the quick profile the grid is too short to decide anything and the check is skipped). The
 # runner-up is printed with its distance: a gap of a few tenths of a point is inside the seed noise
 # of the score, and then the choice between the two is a coin toss that the rule settles, not
@@ -232,12 +232,9 @@ for rule in RULES:
     for n in SIZES:
         sw = run_sweep(setup_for(rule, n, CHOSEN[2]), {8: [8], 16: [8]}, SENS_SEEDS, VARIANTS, max_pad=2.0, progress=progress)
         for m in (8, 16):
-            d = sw[cell_key(m, 8, "dense")]["test_acc"].numpy()
-            sens[rule, n, m, "dense"] = (d, None)
+            sens[rule, n, m, "dense"] = (sw[m, 8, "dense"].test_acc.numpy(), None)
             for v in VARIANTS[1:]:
-                a = sw[cell_key(m, 8, v.key)]["test_acc"].numpy()
-                p = paired_pvalue(a, d)
-                sens[rule, n, m, v.key] = (relative_improvement(a, d), p)
+                sens[rule, n, m, v.key] = (sw.relative(m, 8, v.key), sw.pvalue(m, 8, v.key))
 PAPER_REL = {8: {"random_a2": 26.0, "random_a4": 19.0, "clause_a2": 43.0, "clause_a4": 40.0},
              16: {"random_a2": 16.0, "random_a4": 21.0, "clause_a2": 27.0, "clause_a4": 75.0}}
 rows = ["| m, h = 8 | rule | n_train | dense acc (%) | " + " | ".join(v.label for v in VARIANTS[1:]) + " |", "|---|---|---|---|" + "---|" * 4]

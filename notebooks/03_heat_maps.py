@@ -55,7 +55,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 # %% [markdown]
 # ## Setup, and what was cut
 #
-# Task and optimiser: the house defaults of `fpe.experiment.BooleanSetup` (chosen in the
+# Task and optimiser: the house defaults of `fpe.experiments.boolean.BooleanSetup` (chosen in the
 # calibration chapter on dense models only), the paper's schedule (dense warm-up, FPE, as many
 # epochs again; dense trains for the same total), every model of one seed on the same data and
 # minibatches. Each phase is the paper's 1000 epochs over the 4096 training samples. Relative improvement is computed per seed,
@@ -75,10 +75,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-import fpe
-from fpe.experiment import DENSE, BooleanSetup, Variant
-from fpe.metrics import paired_pvalue, relative_improvement
-from fpe.sweeps import cell_key, run_sweep
+from fpe.book.results import Results
+from fpe.experiments.boolean import BooleanSetup, run_sweep
+from fpe.experiments.schedule import DENSE, Variant
+from fpe.repro import set_determinism
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 4),
@@ -88,14 +88,14 @@ if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 cfg = PROFILES[profile]
 SEEDS = list(range(cfg["seeds"]))
-THREADS = fpe.set_determinism()
+THREADS = set_determinism()
 house = BooleanSetup()
 EPOCHS = max(1, cfg["samples_per_phase"] // house.n_train)
 setup = BooleanSetup(warmup_epochs=EPOCHS, post_epochs=EPOCHS)
 VARIANTS = [DENSE, Variant("clause", 2), Variant("random", 2), Variant("clause", 4), Variant("random", 4)]
 FPE_VARIANTS = VARIANTS[1:]
 HEAT = [8, 12, 16, 20, 24]
-results = fpe.Results("03_heat_maps", profile)
+results = Results("03_heat_maps", profile)
 T0 = time.perf_counter()
 print(f"profile={profile}: {len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs, {THREADS} thread(s)")
 print(setup)
@@ -103,24 +103,15 @@ print(setup)
 # %% [markdown]
 # ## Training the grid
 #
-# `fpe.sweeps.run_sweep` trains every width and variant of one (clause count, seed) as instances of
+# `fpe.experiments.boolean.run_sweep` trains every width and variant of one (clause count, seed) as instances of
 # one wide first layer, and clause counts of similar input size together, with the fused training
-# epoch of `fpe.native` (the load-sweep chapter and `make bench` describe it).
+# epoch of `fpe.training.native` (the load-sweep chapter and `make bench` describe it).
 
 # %%
 t_train = time.perf_counter()
 sweep = run_sweep(setup, {m: HEAT for m in HEAT}, SEEDS, VARIANTS, progress=progress)
 train_seconds = time.perf_counter() - t_train
 print(f"trained in {train_seconds:.0f} s (0 if cached)")
-
-
-def rel(m, h, key):
-    return relative_improvement(sweep[cell_key(m, h, key)]["test_acc"].numpy(), sweep[cell_key(m, h, "dense")]["test_acc"].numpy())
-
-
-def pval(m, h, key):
-    a, d = sweep[cell_key(m, h, key)]["test_acc"].numpy(), sweep[cell_key(m, h, "dense")]["test_acc"].numpy()
-    return paired_pvalue(a, d)
 
 
 # %% [markdown]
@@ -133,16 +124,16 @@ def pval(m, h, key):
 heat = {}
 for i, m in enumerate(HEAT):
     for j, h in enumerate(HEAT):
-        results.add(f"heat_dense_acc_m{m}_h{h}", sweep[cell_key(m, h, "dense")]["test_acc"].numpy(), unit="%",
+        results.add(f"heat_dense_acc_m{m}_h{h}", sweep[m, h, "dense"].test_acc.numpy(), unit="%",
                     label=f"dense test accuracy (heat map), m={m}, h={h}")
 for v in FPE_VARIANTS:
     grid = np.zeros((len(HEAT), len(HEAT)))
     sig = np.zeros_like(grid, dtype=bool)
     for i, m in enumerate(HEAT):
         for j, h in enumerate(HEAT):
-            r = rel(m, h, v.key)
+            r = sweep.relative(m, h, v.key)
             grid[i, j] = r.mean()
-            sig[i, j] = pval(m, h, v.key) < 0.05
+            sig[i, j] = sweep.pvalue(m, h, v.key) < 0.05
             results.add(f"heat_{v.key}_m{m}_h{h}", r, label=f"relative improvement (heat map), {v.label}, m={m}, h={h}",
                         source="Figure 4c (ranges only)")
     heat[v.key] = (grid, sig)
@@ -177,7 +168,7 @@ display(Markdown(f"For m >= 12: clause split {clause_hi.min():.0f} to {clause_hi
 # ## Reading the result
 #
 # The printed ranges above and the table below carry the comparison; the verdicts on the four
-# range ends use the same rule as every other number (`fpe.results.verdict`). For the run shown
+# range ends use the same rule as every other number (`fpe.book.results.verdict`). For the run shown
 # (3 seeds; these sentences summarise the computed grid):
 #
 # - **Clause split:** above dense in every cell. At `alpha = 4` the gain is largest at 12 clauses

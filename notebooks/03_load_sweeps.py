@@ -55,7 +55,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 # %% [markdown]
 # ## Setup, and what was cut
 #
-# Task and optimiser: the house defaults of `fpe.experiment.BooleanSetup` (chosen in the
+# Task and optimiser: the house defaults of `fpe.experiments.boolean.BooleanSetup` (chosen in the
 # calibration chapter on dense models only): see the printed setup below. Every model of one seed
 # sees the same data and minibatches (paired design); relative improvement is computed per seed,
 # `(acc_FPE - acc_dense) / acc_dense * 100`, then averaged. Significance: a two-sided paired
@@ -66,7 +66,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 # {6, ..., 32} (10 counts) at `h = 8`, each with dense, random and clause splits at `alpha = 2` and
 # `4`, 10 seeds, and each phase is the paper's 1000 epochs over the 4096 training samples. Nothing is cut in the `paper` profile. (An
 # earlier version of this chapter cut the samples to 4096 x 256 per phase and used 5 seeds, to fit
-# the 2-core machine; the fused training epoch of `fpe.native`, about 5x faster than the PyTorch
+# the 2-core machine; the fused training epoch of `fpe.training.native`, about 5x faster than the PyTorch
 # ops, made that unnecessary.) The heat maps of Figure 4c are the next chapter, so the two can run
 # side by side.
 
@@ -78,12 +78,13 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-import fpe
-from fpe.experiment import DENSE, BooleanSetup, Variant
-from fpe.interference import fit_r2, fold_change
-from fpe.metrics import accuracy_per_nonzero, paired_pvalue, relative_improvement
+from fpe.book.results import Results
+from fpe.experiments.boolean import BooleanSetup, run_sweep
+from fpe.experiments.schedule import DENSE, Variant
+from fpe.interference import fit_r2, off_block_fraction
+from fpe.metrics import accuracy_per_nonzero, mean_std
 from fpe.plot import weight_image
-from fpe.sweeps import cell_key, run_sweep
+from fpe.repro import set_determinism
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 4),
@@ -93,7 +94,7 @@ if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 cfg = PROFILES[profile]
 SEEDS = list(range(cfg["seeds"]))
-THREADS = fpe.set_determinism()
+THREADS = set_determinism()
 house = BooleanSetup()
 EPOCHS = max(1, cfg["samples_per_phase"] // house.n_train)
 setup = BooleanSetup(warmup_epochs=EPOCHS, post_epochs=EPOCHS)
@@ -101,7 +102,7 @@ VARIANTS = [DENSE, Variant("clause", 2), Variant("random", 2), Variant("clause",
 FPE_VARIANTS = VARIANTS[1:]
 HS = [4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32]
 MS = [6, 8, 10, 12, 14, 16, 20, 24, 28, 32]
-results = fpe.Results("03_load_sweeps", profile)
+results = Results("03_load_sweeps", profile)
 T0 = time.perf_counter()
 print(f"profile={profile}: {len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs, {THREADS} thread(s)")
 print(setup)
@@ -109,12 +110,12 @@ print(setup)
 # %% [markdown]
 # ## Training every grid at once
 #
-# `fpe.sweeps.run_sweep` trains all widths and variants of one (clause count, seed) as instances of
-# one wide first layer (`fpe.concat`: one GEMM for all of them, a segment sum for the block-diagonal
+# `fpe.experiments.boolean.run_sweep` trains all widths and variants of one (clause count, seed) as instances of
+# one wide first layer (`fpe.training.concat`: one GEMM for all of them, a segment sum for the block-diagonal
 # output layer, hand-written backward, per-instance Adam), and clause counts of similar input size
 # together (zero-padded inputs, at most 1.5x, whose zero columns the kernel skips). The epochs run
-# in one fused C function per epoch (`fpe.native`: each tile of 64 samples stays in cache from the
-# forward GEMM to the gradient GEMM); it computes what the PyTorch ops of `fpe.concat` compute, to
+# in one fused C function per epoch (`fpe.training.native`: each tile of 64 samples stays in cache from the
+# forward GEMM to the gradient GEMM); it computes what the PyTorch ops of `fpe.training.concat` compute, to
 # float tolerance (tests). `make bench` (`benchmarks/train_speed.py`) measures both against the
 # per-model loop.
 
@@ -126,30 +127,14 @@ train_seconds = time.perf_counter() - t_train
 print(f"trained in {train_seconds:.0f} s (0 if cached)")
 
 
-def rec(m, h, key):
-    """Record of one cell: from the width sweep (m = 8) or the clause sweep (h = 8)."""
-    r = sweep_h.get(cell_key(m, h, key)) if m == 8 else None
-    return r if r is not None else sweep_m[cell_key(m, h, key)]
-
-
-def rel(m, h, key):
-    return relative_improvement(rec(m, h, key)["test_acc"].numpy(), rec(m, h, "dense")["test_acc"].numpy())
-
-
-def pval(m, h, key):
-    a, d = rec(m, h, key)["test_acc"].numpy(), rec(m, h, "dense")["test_acc"].numpy()
-    return paired_pvalue(a, d)
-
-
-def ms(x):
-    x = np.asarray(x, dtype=float)
-    return x.mean(), (x.std(ddof=1) if len(x) > 1 else 0.0)
+# one record of both sweeps; the cell m = 8, h = 8 is in both: the width sweep's is used
+sweep = sweep_m.merged(sweep_h)
 
 
 # %% [markdown]
 # ## Figure 4a and 4b: relative improvement against load
 #
-# Paper values read off Figure 4 (`PAPER.md` section 5, ±2-3 points) are the dashed lines and
+# Paper values read off Figure 4 ({ref}`paper-5`, ±2-3 points) are the dashed lines and
 # the `paper` columns. Error bars are ± one standard deviation over seeds; `*` marks p < 0.05 in the
 # paired t-test against dense.
 
@@ -167,11 +152,11 @@ for name, sw in SWEEPS.items():
     for v in FPE_VARIANTS:
         for i, x in enumerate(sw["xs"]):
             m, h = sw["cell"](x)
-            results.add(f"rel_{name}_{v.key}_m{m}_h{h}", rel(m, h, v.key), label=f"relative improvement, {v.label}, m={m}, h={h}",
+            results.add(f"rel_{name}_{v.key}_m{m}_h{h}", sweep.relative(m, h, v.key), label=f"relative improvement, {v.label}, m={m}, h={h}",
                         paper=float(sw["paper"][v.key][i]), source=sw["fig"], baseline=0.0)
     for i, x in enumerate(sw["xs"]):
         m, h = sw["cell"](x)
-        results.add(f"dense_{name}_m{m}_h{h}", rec(m, h, "dense")["test_acc"].numpy(), label=f"dense test accuracy, m={m}, h={h}")
+        results.add(f"dense_{name}_m{m}_h{h}", sweep[m, h, "dense"].test_acc.numpy(), label=f"dense test accuracy, m={m}, h={h}")
 
 fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True, sharey="row")
 for row, (name, sw) in enumerate(SWEEPS.items()):
@@ -179,12 +164,12 @@ for row, (name, sw) in enumerate(SWEEPS.items()):
         ax = axes[row, col]
         for ci, split in enumerate(("clause", "random")):
             key = f"{split}_a{alpha}"
-            stats_ = [ms(rel(*sw["cell"](x), key)) for x in sw["xs"]]
+            stats_ = [mean_std(sweep.relative(*sw["cell"](x), key)) for x in sw["xs"]]
             mean, std = np.array(stats_).T
             ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=4, capsize=3, color=f"C{ci}", label=f"{split} split (ours)")
             ax.plot(sw["xs"], sw["paper"][key], ls="--", marker="D", ms=4, mfc="none", color=f"C{ci}", alpha=0.7, label=f"{split} split (paper)")
             for x, mu, sd in zip(sw["xs"], mean, std):
-                if pval(*sw["cell"](x), key) < 0.05:
+                if sweep.pvalue(*sw["cell"](x), key) < 0.05:
                     ax.annotate("*", (x, mu + sd), ha="center", va="bottom", color=f"C{ci}", fontsize=11)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(xlabel=sw["xlabel"], title=f"{sw['fig']}, α = {alpha}")
@@ -199,11 +184,11 @@ for name, sw in SWEEPS.items():
     rows = [head, "|---|---|" + "---|---|" * len(FPE_VARIANTS)]
     for i, x in enumerate(sw["xs"]):
         m, h = sw["cell"](x)
-        d = ms(rec(m, h, "dense")["test_acc"].numpy())
+        d = mean_std(sweep[m, h, "dense"].test_acc.numpy())
         cells = []
         for v in FPE_VARIANTS:
-            mu, sd = ms(rel(m, h, v.key))
-            cells.append(f"{mu:+.1f} ± {sd:.1f}{'*' if pval(m, h, v.key) < 0.05 else ''} | {sw['paper'][v.key][i]:+g}")
+            mu, sd = mean_std(sweep.relative(m, h, v.key))
+            cells.append(f"{mu:+.1f} ± {sd:.1f}{'*' if sweep.pvalue(m, h, v.key) < 0.05 else ''} | {sw['paper'][v.key][i]:+g}")
         rows.append(f"| {x} | {d[0]:.1f} ± {d[1]:.1f} | " + " | ".join(cells) + " |")
     n_rep = sum(results[f"rel_{name}_{v.key}_m{sw['cell'](x)[0]}_h{sw['cell'](x)[1]}"].verdict == "reproduced" for v in FPE_VARIANTS for x in sw["xs"])
     n_dir = sum(results[f"rel_{name}_{v.key}_m{sw['cell'](x)[0]}_h{sw['cell'](x)[1]}"].verdict == "same direction" for v in FPE_VARIANTS for x in sw["xs"])
@@ -221,13 +206,13 @@ for name, sw in SWEEPS.items():
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
 for ax, (name, sw) in zip(axes, SWEEPS.items()):
     for ci, v in enumerate(VARIANTS):
-        vals = [accuracy_per_nonzero(rec(*sw["cell"](x), v.key)["test_acc"].numpy(), rec(*sw["cell"](x), v.key)["nonzeros"].numpy())
+        vals = [accuracy_per_nonzero(sweep[(*sw["cell"](x), v.key)].test_acc.numpy(), sweep[(*sw["cell"](x), v.key)].nonzeros.numpy())
                 for x in sw["xs"]]
         for x, val in zip(sw["xs"], vals):
             m, h = sw["cell"](x)
             if name == "h" or m != 8:  # m=8, h=8 is in both sweeps
                 results.add(f"acc_per_nnz_{v.key}_m{m}_h{h}", val, unit="%/weight", label=f"accuracy per non-zero weight, {v.label}, m={m}, h={h}")
-        mean, std = np.array([ms(vv) for vv in vals]).T
+        mean, std = np.array([mean_std(vv) for vv in vals]).T
         ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=3, capsize=2, label=v.label, color=f"C{ci}" if ci else "k")
     ax.set(xlabel=sw["xlabel"], ylabel="test accuracy (%) per non-zero weight", yscale="log")
     ax.grid(alpha=0.3)
@@ -251,8 +236,6 @@ PAPER_R2 = {"capacity": {"clause_a2": 0.58, "random_a2": 0.47, "clause_a4": 0.63
             "cosine": {"clause_a2": 0.64, "random_a2": 0.46, "clause_a4": 0.02, "random_a4": 0.47}}
 
 
-def fold(m, h, key, metric):
-    return fold_change(rec(m, h, key)[metric], rec(m, h, "dense")[metric]).numpy()
 
 
 fig, axes = plt.subplots(2, 2, figsize=(11, 7), constrained_layout=True)
@@ -260,8 +243,8 @@ for col, (name, sw) in enumerate(SWEEPS.items()):
     for row, metric in enumerate(("capacity", "cosine")):
         ax = axes[row, col]
         for ci, v in enumerate(FPE_VARIANTS):
-            vals = [fold(*sw["cell"](x), v.key, metric) for x in sw["xs"]]
-            mean, std = np.array([ms(f) for f in vals]).T
+            vals = [sweep.fold(*sw["cell"](x), v.key, metric=metric) for x in sw["xs"]]
+            mean, std = np.array([mean_std(f) for f in vals]).T
             ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=3, capsize=2, label=v.label, color=f"C{ci}")
             for x, f in zip(sw["xs"], vals):
                 m, h = sw["cell"](x)
@@ -281,10 +264,10 @@ rows = ["| sweep | variant | R² on capacity fold | paper | R² on cosine fold |
 fits = {}
 for name, sw in SWEEPS.items():
     for v in FPE_VARIANTS:
-        y = [rel(*sw["cell"](x), v.key).mean() for x in sw["xs"]]
+        y = [sweep.relative(*sw["cell"](x), v.key).mean() for x in sw["xs"]]
         line = []
         for metric in ("capacity", "cosine"):
-            xv = [np.nanmean(fold(*sw["cell"](x), v.key, metric)) for x in sw["xs"]]
+            xv = [np.nanmean(sweep.fold(*sw["cell"](x), v.key, metric=metric)) for x in sw["xs"]]
             a, b, r2 = fit_r2(xv, y)
             fits[name, v.key, metric] = (a, b, r2)
             paper = PAPER_R2[metric][v.key] if name == "h" else None
@@ -304,17 +287,10 @@ display(Markdown("Least-squares fit of relative improvement (%) on fold change, 
 # (cross-clause interference), averaged over seeds in the table.
 
 # %%
-def off_block_fraction(w1, k=4):
-    g = w1.transpose(-1, -2) @ w1
-    d = g.shape[-1]
-    block = torch.block_diag(*[torch.ones(k, k)] * (d // k)).bool()
-    return ((g**2) * ~block).sum((-2, -1)) / (g**2).sum((-2, -1))
-
-
 shown = ["dense", "clause_a2", "clause_a4", "random_a4"]
 fig, axes = plt.subplots(2, len(shown), figsize=(3.6 * len(shown), 6.4), constrained_layout=True)
 for col, key in enumerate(shown):
-    w1 = rec(8, 8, key)["w1"][0]
+    w1 = sweep[8, 8, key].weights[0][0]
     weight_image(axes[0, col], w1, f"{key}: W1 ({w1.shape[0]}×{w1.shape[1]})", groups=4)
     g = w1.T @ w1
     weight_image(axes[1, col], g, f"{key}: W1ᵀW1, off-clause {off_block_fraction(w1).item():.2f}", groups=4)
@@ -322,18 +298,18 @@ for col, key in enumerate(shown):
 plt.show()
 rows = ["| model (m = 8, h = 8) | off-clause Gram mass | feature capacity | mean abs cosine | test acc (%) |", "|---|---|---|---|---|"]
 for key in [v.key for v in VARIANTS]:
-    r = rec(8, 8, key)
-    frac = off_block_fraction(r["w1"]).numpy()
+    r = sweep[8, 8, key]
+    frac = off_block_fraction(r.weights[0]).numpy()
     results.add(f"fig2_offclause_{key}", frac, unit="fraction", label=f"off-clause fraction of W1ᵀW1 mass, {key}, m=8, h=8")
-    results.add(f"fig2_capacity_{key}", r["capacity"].numpy(), unit="capacity", label=f"feature capacity, {key}, m=8, h=8")
-    results.add(f"fig2_cosine_{key}", r["cosine"].numpy(), unit="cosine", label=f"mean |cosine| between neurons, {key}, m=8, h=8")
-    rows.append(f"| {key} | {ms(frac)[0]:.2f} ± {ms(frac)[1]:.2f} | {ms(r['capacity'])[0]:.3f} | {ms(r['cosine'])[0]:.3f} | {ms(r['test_acc'])[0]:.1f} |")
+    results.add(f"fig2_capacity_{key}", r.capacity.numpy(), unit="capacity", label=f"feature capacity, {key}, m=8, h=8")
+    results.add(f"fig2_cosine_{key}", r.cosine.numpy(), unit="cosine", label=f"mean |cosine| between neurons, {key}, m=8, h=8")
+    rows.append(f"| {key} | {mean_std(frac)[0]:.2f} ± {mean_std(frac)[1]:.2f} | {mean_std(r.capacity)[0]:.3f} | {mean_std(r.cosine)[0]:.3f} | {mean_std(r.test_acc)[0]:.1f} |")
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
 # ## Reading the result
 #
-# In the terms of the paper's claims (`PAPER.md` section 1), for the run shown (10 seeds; the
+# In the terms of the paper's claims ({ref}`paper-1`), for the run shown (10 seeds; the
 # verdict columns are computed, these sentences summarise them):
 #
 # - **Claim 1, clause-aligned splitting helps:** the clause split is above dense at every point of
@@ -360,7 +336,7 @@ display(Markdown("\n".join(rows)))
 # ## All recorded numbers
 #
 # Every point of every series above, with spread, seed count, the paper's value where it gives
-# one, and the verdict (`fpe.results.verdict`). The last cell checks them against the stored
+# one, and the verdict (`fpe.book.results.verdict`). The last cell checks them against the stored
 # references of this profile.
 
 # %%

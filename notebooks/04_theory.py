@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Theory: how often random splits cut and collide clauses
 #
-# **Overview.** The paper argues (its theory section; `PAPER.md` section 6) that a random disjoint
+# **Overview.** The paper argues (its theory section; {ref}`paper-6`) that a random disjoint
 # split cuts the chance that two clauses still share a neuron by about $\alpha^{-(2k-1)}$, with
 # $k$ literals per clause, while every clause stays covered by some child with high probability.
 # Its proof is not public. This chapter derives the exact probabilities under two partition
@@ -72,10 +72,11 @@ from IPython.display import Markdown, display
 
 import fpe
 from fpe import theory
-from fpe.batched import init_mlp
-from fpe.experiment import DENSE, BooleanSetup, Variant, run_boolean
-from fpe.expand import linear_layers
-from fpe.repro import generator
+from fpe.book.results import Results
+from fpe.experiments.boolean import BooleanSetup, run_boolean
+from fpe.experiments.schedule import DENSE, Variant
+from fpe.mlp import init_mlp, linear_layers
+from fpe.repro import generator, set_determinism
 from fpe.tasks import clause_groups
 
 PROFILES = {
@@ -85,8 +86,8 @@ PROFILES = {
 if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 cfg = PROFILES[profile]
-THREADS = fpe.set_determinism()
-results = fpe.Results("04_theory", profile)
+THREADS = set_determinism()
+results = Results("04_theory", profile)
 
 K, M, H = 4, 8, 8  # the paper's canonical setting: 4 literals per clause, 8 clauses, 8 neurons, d = 32
 MC_PARENTS = 4096  # parents per fpe.expand call in the Monte Carlo (each parent is split independently)
@@ -108,7 +109,7 @@ print(f"profile={profile}: {cfg['mc_draws']} x {MC_PARENTS} parents per Monte Ca
 # the clause is **cut** in that parent), and two clauses **collide** when both are whole in the
 # same child (they still share a neuron). Two partition models:
 #
-# **Independent assignment** (the derivation of `PAPER.md` section 6): every input goes to a
+# **Independent assignment** (the derivation of {ref}`paper-6`): every input goes to a
 # child drawn uniformly from $\alpha$, independently. A given set of $j$ inputs lands in child $c$
 # with probability $\alpha^{-j}$, so, summing over the $\alpha$ children,
 #
@@ -191,7 +192,7 @@ for alpha in (2, 4):
         f = formulas(model, K, M, alpha)
         if model == "independent":
             results.add(f"p_pair_independent_k4_a{alpha}", f["pair"], unit="probability", paper=approx, tolerance=1e-12,
-                        source="PAPER.md section 6 (text)",
+                        source="paper, theory section (text)",
                         label=f"P(two clauses collide), independent assignment, k=4, alpha={alpha} (formula)")
         else:
             results.add(f"p_pair_balanced_k4_a{alpha}", f["pair"], unit="probability",
@@ -344,7 +345,7 @@ for alpha in (2, 4):
     for model in ("independent", "balanced"):
         draws = mc_draws[model, K, alpha]
         results.add(f"mc_p_pair_{model}_k4_a{alpha}", [r["pair"] for r in draws], unit="probability", paper=approx,
-                    tolerance=0.0, source="PAPER.md section 6 (text)",
+                    tolerance=0.0, source="paper, theory section (text)",
                     label=f"P(two clauses collide), Monte Carlo of fpe.expand, {model}, k=4, d=32, alpha={alpha}")
         results.add(f"mc_p_whole_{model}_k4_a{alpha}", [r["whole"] for r in draws], unit="probability",
                     label=f"P(clause whole in a child), Monte Carlo of fpe.expand, {model}, k=4, d=32, alpha={alpha}")
@@ -426,7 +427,7 @@ plt.show()
 #
 # The formulas count collisions in the **masks**: which inputs a child may use. Training decides
 # which of them it does use. We train the paper's setting (8 clauses, 8 neurons, the schedule of
-# `fpe.experiment.run_boolean`: dense warm-up, FPE, more training; house defaults of
+# `fpe.experiments.boolean.run_boolean`: dense warm-up, FPE, more training; house defaults of
 # `BooleanSetup`) and count, in the first layer of every trained model:
 #
 # - **mask collisions**: clause pairs whole in the same child's mask support, the quantity the
@@ -458,10 +459,10 @@ print(f"trained {len(SEEDS)} seeds x {len(VARIANTS)} variants in {train_seconds:
 split_model = {"dense": None, "random": "balanced", "clause": "clause"}
 trained = {}
 for v in VARIANTS:
-    state = run.variants[v.key]
+    cell = run[setup.m, setup.h, v.key]
     alpha = max(v.alpha, 1)
-    w1 = state["weights"][0]  # (seeds, h*alpha, d)
-    mask = state["masks"][0]
+    w1 = cell.weights[0]  # (seeds, h*alpha, d)
+    mask = cell.masks[0]
     mask = torch.ones_like(w1, dtype=torch.bool) if mask is None else mask != 0
     counts = {"mask_pairs": [], "large_pairs": [], "mask_covered": [], "large_covered": [], "pruned_w1": []}
     for s in range(len(SEEDS)):
@@ -478,7 +479,7 @@ for v in VARIANTS:
     else:
         f = formulas(model, K, M, alpha)
         pred_pairs, pred_covered = f["pairs_layer"], M * f["covered"]
-    trained[v.key] = dict(counts, pred_pairs=pred_pairs, pred_covered=pred_covered, acc=state["test_acc"].numpy())
+    trained[v.key] = dict(counts, pred_pairs=pred_pairs, pred_covered=pred_covered, acc=cell.test_acc.numpy())
 
 rows = ["| model | test accuracy (%) | first-layer weights pruned | predicted colliding pairs per layer | mask collisions "
         "| large-weight collisions | predicted clauses covered (of 8) | mask coverage | large-weight coverage |",
@@ -509,7 +510,7 @@ display(Markdown(f"**{len(SEEDS)} seeds**, {setup.warmup_epochs} + {setup.post_e
 FRACTIONS = [0.25, 0.5, 0.75]
 rows = ["| model | " + " | ".join(f"threshold {f}" for f in FRACTIONS) + " |", "|---|" + "---|" * len(FRACTIONS)]
 for v in VARIANTS:
-    w1, alpha, cells = run.variants[v.key]["weights"][0], max(v.alpha, 1), []
+    w1, alpha, cells = run[setup.m, setup.h, v.key].weights[0], max(v.alpha, 1), []
     for frac in FRACTIONS:
         stats = [theory.support_statistics(theory.large_weight_support(w1[s], frac), K, M, alpha) for s in range(len(SEEDS))]
         cells.append(f"{np.mean([int(st['pairs'].sum()) for st in stats]):.2f} / "

@@ -28,7 +28,7 @@
 # | ImageNet-100 through CLIP (many classes) | WordNet-100 glosses through all-MiniLM-L6-v2 (384-d) | frozen pretrained embeddings, 100 classes |
 #
 # Every row of ours is labelled with what it substitutes for. The CLIP path itself
-# (`fpe.encoders.clip_image`, open_clip's ViT-B/32 with OpenAI's weights downloaded by sha256) is real
+# (`fpe.datasets.encoders.clip_image`, open_clip's ViT-B/32 with OpenAI's weights downloaded by sha256) is real
 # code for readers with the internet, tested offline with a randomly initialised model.
 #
 # **Prerequisites.** Chapter 1 (what `fpe.expand` does). Runs on its own. On a quiet 2-core CPU the
@@ -88,7 +88,7 @@ progress = True  # progress bars for interactive use; the book build turns them 
 # (the paper's goes to 128, where its gain is already under 1 %). Dense accuracies are therefore
 # lower than with the full data sets, and small-data overfitting can move the gains at large widths.
 #
-# **WordNet-100 rule** (`fpe.data.load_wordnet100`): for every noun synset of WordNet 3.0 follow its
+# **WordNet-100 rule** (`fpe.datasets.loaders.load_wordnet100`): for every noun synset of WordNet 3.0 follow its
 # first hypernym pointer up to `entity` (depth 0); a synset deeper than 5 is labelled by its ancestor
 # at depth 5; the 100 ancestors with the most such synsets are the classes; each class keeps at most
 # `per_class` synsets (a seeded sample) and holds out 20 % for testing; the text is the gloss's
@@ -103,10 +103,12 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-import fpe
-from fpe.experiment import DENSE, Variant
-from fpe.metrics import accuracy_per_nonzero, relative_improvement
-from fpe.realdata import cifar10_features, fashion_features, sweep, wordnet_features
+from fpe.book.results import Results
+from fpe.datasets.features import cifar10_features, fashion_features, wordnet_features
+from fpe.experiments.realdata import sweep
+from fpe.experiments.schedule import DENSE, Schedule, Variant
+from fpe.metrics import accuracy_per_nonzero
+from fpe.repro import set_determinism
 
 PROFILES = {
     "quick": dict(seeds=3, epochs=5, fashion_train=2000, fashion_test=2000, fashion_widths=[3, 8],
@@ -125,21 +127,20 @@ if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 cfg = PROFILES[profile]
 SEEDS = list(range(cfg["seeds"]))
-THREADS = fpe.set_determinism()
+THREADS = set_determinism()
 EMBED_THREADS = 2  # encoders use both cores; the classifiers use THREADS
 LR, BATCH = 1e-3, 256
 IMAGE_SIZE, PROJ_DIM = 64, 512
 VARIANTS = [DENSE, Variant("random", 2), Variant("gram", 2), Variant("random", 4), Variant("gram", 4)]
 FPE_VARIANTS = VARIANTS[1:]
-results = fpe.Results("05_real_data", profile)
+results = Results("05_real_data", profile)
 timings = {}
 print(f"profile={profile}: {len(SEEDS)} seeds, {cfg['epochs']} + {cfg['epochs']} epochs, {THREADS} training thread(s)")
 
 
 def run(features, widths, name):
     t = time.perf_counter()
-    out = sweep(features, widths, SEEDS, VARIANTS, lr=LR, batch_size=BATCH, warmup_epochs=cfg["epochs"],
-                post_epochs=cfg["epochs"], progress=progress, config={"dataset": name, "profile": profile, "note": features.note,
+    out = sweep(features, widths, SEEDS, VARIANTS, schedule=Schedule(LR, BATCH, cfg["epochs"], cfg["epochs"]), progress=progress, config={"dataset": name, "profile": profile, "note": features.note,
                                                                       "n_train": len(features.y_train)})
     timings[f"train_{name}"] = time.perf_counter() - t
     return out
@@ -149,7 +150,7 @@ def run(features, widths, name):
 # ## The data
 #
 # FashionMNIST is read from `FPE_DATA_DIR`, the Debian package `dataset-fashion-mnist`, the user
-# cache, or downloaded (`fpe.data`); CIFAR-10 from the JPEG pack in `FPE_DATA_DIR` (or the canonical
+# cache, or downloaded (`fpe.datasets.loaders`); CIFAR-10 from the JPEG pack in `FPE_DATA_DIR` (or the canonical
 # binary archive); WordNet from the Debian package `wordnet-base`. The embeddings are cached as
 # float16 under `.cache/embeddings/`, so only the first run pays for them.
 
@@ -179,8 +180,8 @@ print("WordNet-100 classes:", ", ".join(wordnet.classes))
 # ## Train: three width sweeps
 #
 # For each data set and width `h`: dense nets (one per seed) train 25 epochs, are expanded with every
-# variant, and all nets train 25 more epochs (`fpe.realdata.sweep`, which calls
-# `fpe.experiment.run_schedule` once per width and caches each finished width).
+# variant, and all nets train 25 more epochs (`fpe.experiments.realdata.sweep`, which calls
+# `fpe.experiments.schedule.run_schedule` once per width and caches each finished width).
 
 # %%
 sweeps = {
@@ -189,12 +190,12 @@ sweeps = {
     "wordnet": run(wordnet, cfg["wordnet_widths"], "wordnet"),
 }
 for k, sw in sweeps.items():
-    h0 = min(sw)
-    nnz = {v.key: sorted(set(sw[h0][v.key]["nonzeros"].tolist())) for v in VARIANTS}
+    h0 = min(sw.widths)
+    nnz = {v.key: sorted(set(sw[h0, v.key].nonzeros.tolist())) for v in VARIANTS}
     print(f"{k}: non-zero weights at h={h0}: {nnz}")
-    for h in sw:
+    for h in sw.widths:
         for v in FPE_VARIANTS:
-            assert (sw[h][v.key]["nonzeros"] <= sw[h]["dense"]["nonzeros"]).all(), "FPE must not add non-zeros"
+            assert (sw[h, v.key].nonzeros <= sw[h, "dense"].nonzeros).all(), "FPE must not add non-zeros"
 
 # %% [markdown]
 # ## Figure 5: relative improvement and accuracy per non-zero weight vs width
@@ -205,7 +206,7 @@ for k, sw in sweeps.items():
 # each of ours substitutes for.
 
 # %%
-PAPER_FIG5 = {  # alpha = 4, PAPER.md section 5 (Figure 5, read by eye); "under 1 %" recorded as 1.0
+PAPER_FIG5 = {  # alpha = 4, the paper, as we read it, section 5 (Figure 5, read by eye); "under 1 %" recorded as 1.0
     "fashion": {3: 15.0, 4: 2.4, 8: 1.0, 10: 1.0},
     "cifar10": {4: 100.0, 16: 3.5, 32: 1.0, 64: 1.0, 128: 1.0},
     "wordnet": {3: 55.0, 5: 11.0, 16: 1.0},
@@ -213,11 +214,10 @@ PAPER_FIG5 = {  # alpha = 4, PAPER.md section 5 (Figure 5, read by eye); "under 
 PAPER_NAME = {"fashion": "FashionMNIST", "cifar10": "CIFAR-100 (CLIP)", "wordnet": "ImageNet-100 (CLIP)"}
 STYLE = {"random_a2": ("tab:blue", "o", "--"), "gram_a2": ("tab:orange", "s", "--"),
          "random_a4": ("tab:blue", "o", "-"), "gram_a4": ("tab:orange", "s", "-")}
-rel = {k: {h: {v.key: relative_improvement(sw[h][v.key]["test_acc"].numpy(), sw[h]["dense"]["test_acc"].numpy())
-               for v in FPE_VARIANTS} for h in sw} for k, sw in sweeps.items()}
+rel = {k: {h: {v.key: sw.relative(h, v.key) for v in FPE_VARIANTS} for h in sw.widths} for k, sw in sweeps.items()}
 fig, axes = plt.subplots(2, 3, figsize=(13, 7))
 for j, (k, sw) in enumerate(sweeps.items()):
-    ws = sorted(sw)
+    ws = sw.widths
     ax = axes[0, j]
     for v in FPE_VARIANTS:
         c, m, ls = STYLE[v.key]
@@ -237,7 +237,7 @@ for j, (k, sw) in enumerate(sweeps.items()):
     ax = axes[1, j]
     for v in VARIANTS:
         c, m, ls = STYLE.get(v.key, ("black", "^", "-"))
-        vals = [accuracy_per_nonzero(sw[h][v.key]["test_acc"].numpy(), sw[h][v.key]["nonzeros"].numpy()) for h in ws]
+        vals = [accuracy_per_nonzero(sw[h, v.key].test_acc.numpy(), sw[h, v.key].nonzeros.numpy()) for h in ws]
         ax.errorbar(ws, [x.mean() for x in vals], yerr=[x.std(ddof=1) for x in vals], color=c, marker=m, ls=ls, ms=4,
                     capsize=2, label=v.label)
     ax.set_xscale("log", base=2)
@@ -260,11 +260,11 @@ plt.show()
 for k, sw in sweeps.items():
     rows = ["| h | dense acc. (%) | " + " | ".join(f"{v.label}: acc. (%) / rel. impr. (%)" for v in FPE_VARIANTS) + " |",
             "|---|---|" + "---|" * len(FPE_VARIANTS)]
-    for h in sorted(sw):
-        d = sw[h]["dense"]["test_acc"].numpy()
+    for h in sw.widths:
+        d = sw[h, "dense"].test_acc.numpy()
         cells = []
         for v in FPE_VARIANTS:
-            a, r = sw[h][v.key]["test_acc"].numpy(), rel[k][h][v.key]
+            a, r = sw[h, v.key].test_acc.numpy(), rel[k][h][v.key]
             cells.append(f"{a.mean():.2f} / {r.mean():+.2f} ± {r.std(ddof=1):.2f}")
         rows.append(f"| {h} | {d.mean():.2f} ± {d.std(ddof=1):.2f} | " + " | ".join(cells) + " |")
     display(Markdown(f"**{DATASETS[k].name}** (substitutes for {PAPER_NAME[k]})\n\n" + "\n".join(rows)))
@@ -278,13 +278,13 @@ for k, sw in sweeps.items():
 # our nearest width).
 
 # %%
-PAPER_TABLE = {  # PAPER.md section 5: (dataset, split) -> {alpha: relative improvement %}
+PAPER_TABLE = {  # the paper, as we read it, section 5: (dataset, split) -> {alpha: relative improvement %}
     ("fashion", "gram"): {2: 1.1, 4: 1.3}, ("fashion", "random"): {2: 1.0, 4: 1.2},
     ("cifar10", "gram"): {2: 100.2, 4: 114.3}, ("cifar10", "random"): {2: 97.4, 4: 108.9},
     ("wordnet", "gram"): {2: 9.0, 4: 10.3}, ("wordnet", "random"): {2: 8.8, 4: 10.5},
 }
 TABLE_WIDTH = {"fashion": 8, "cifar10": 4, "wordnet": 5}
-table_h = {k: min(sweeps[k], key=lambda h: (abs(h - TABLE_WIDTH[k]), h)) for k in sweeps}
+table_h = {k: min(sweeps[k].widths, key=lambda h: (abs(h - TABLE_WIDTH[k]), h)) for k in sweeps}
 rows = ["| data set | split | paper α=2 | paper α=4 | ours | h | ours α=2 | ours α=4 | verdict α=2 | verdict α=4 |",
         "|---|---|---|---|---|---|---|---|---|---|"]
 for (k, split), pv in PAPER_TABLE.items():
@@ -317,7 +317,7 @@ display(Markdown("\n".join(rows)))
 trend_rows = ["| data set | trend | evidence | holds |", "|---|---|---|---|"]
 trends = {}
 for k, sw in sweeps.items():
-    ws = sorted(sw)
+    ws = sw.widths
     small, large = ws[0], ws[-1]
     ok = [rel[k][small][v.key].mean() > rel[k][large][v.key].mean() for v in FPE_VARIANTS]
     ev = ", ".join(f"{v.key}: {rel[k][small][v.key].mean():+.2f} → {rel[k][large][v.key].mean():+.2f}" for v in FPE_VARIANTS)
@@ -354,9 +354,9 @@ display(Markdown("\n".join(trend_rows)))
 
 # %%
 for k, sw in sweeps.items():
-    for h in sorted(sw):
+    for h in sw.widths:
         for v in VARIANTS:
-            results.add(f"acc_{k}_h{h}_{v.key}", sw[h][v.key]["test_acc"].numpy(),
+            results.add(f"acc_{k}_h{h}_{v.key}", sw[h, v.key].test_acc.numpy(),
                         label=f"{DATASETS[k].name} (for {PAPER_NAME[k]}), h={h}: test accuracy, {v.label}")
         for v in FPE_VARIANTS:
             pv = PAPER_FIG5[k].get(h) if v.alpha == 4 else None

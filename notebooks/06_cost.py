@@ -14,7 +14,7 @@
 # %% [markdown]
 # # The cost claim, measured: an FPE layer at inference
 #
-# **Overview.** The paper closes with a cost argument (claim 5 of `PAPER.md`): what limits modern
+# **Overview.** The paper closes with a cost argument (claim 5 of {ref}`paper-1`): what limits modern
 # hardware is moving non-zero weights from memory, not arithmetic, so a layer with `alpha` times
 # more neurons but the same non-zeros should cost about what the narrow dense layer costs. The
 # paper gives no measurement and says that real speed needs sparse kernels. This chapter measures
@@ -64,13 +64,13 @@ progress = True  # progress bars for interactive use; the book build turns them 
 #   holds the `h*d` non-zeros that dominate; the output layer's `10*h` non-zeros are an unstructured
 #   sparse matrix that the dense and CSR forms also take). Weights are untrained: the cost does
 #   not depend on their values.
-# - **Forms** (`fpe.inference`): *masked dense* (the naive form: the `(alpha*h, d)` matrix with its
+# - **Forms** (`fpe.cost.inference`): *masked dense* (the naive form: the `(alpha*h, d)` matrix with its
 #   zeros, `alpha` times the FLOPs); *CSR* (`torch.sparse_csr`, int32 indices, `torch.sparse.mm`,
 #   a sparse matrix-vector product at batch 1); *BSR* (`torch.sparse_bsr`, square blocks of 16,
 #   the only shape its CPU kernel takes); *compact* (each child stores exactly `d/alpha` weights and
 #   their input indices in the narrowest integer type, int16 here; evaluated by `index_select` + per-child sums at batch 1 and by the fused
 #   gather-and-sum `F.embedding_bag` at larger batches, in chunks of 2^20 indices).
-# - **Timing** (`fpe.bench`, **house** rules): `torch.set_num_threads(2)` (the machine's core count)
+# - **Timing** (`fpe.cost.bench`, **house** rules): `torch.set_num_threads(2)` (the machine's core count)
 #   while timing, set explicitly; all forms of one point are timed in interleaved rounds, median
 #   over rounds (3 to 15 rounds, about half a second per point; a form slower than 0.25 s per call
 #   gets one round); ratios are against the narrow dense layer timed in the same rounds (ratio of
@@ -87,9 +87,9 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-import fpe
-from fpe import bench
-from fpe import inference as inf
+from fpe.book.results import Results
+from fpe.cost import bench
+from fpe.repro import set_determinism
 
 PROFILES = {
     "quick": dict(grid=dict(sizes=((512, 32), (4096, 1024)), alphas=(4,), batches=(1, 8), budget=0.2, max_rounds=7),
@@ -100,11 +100,11 @@ PROFILES = {
 }
 if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
-THREADS = fpe.set_determinism()  # for the set-up; the timings run with BENCH_THREADS
+THREADS = set_determinism()  # for the set-up; the timings run with BENCH_THREADS
 BENCH_THREADS = 2  # the machine's core count
 HEAD = bench.HEADLINE  # d=4096, h=1024, alpha=4, batch 1: the point the goal is stated for
 cfg = bench.BenchConfig(threads=BENCH_THREADS, seed=0, **PROFILES[profile]["grid"])
-results = fpe.Results("06_cost", profile)
+results = Results("06_cost", profile)
 print(f"profile={profile}: sizes {list(cfg.sizes)}, alpha {list(cfg.alphas)}, batches {list(cfg.batches)}, "
       f"{BENCH_THREADS} timing threads; {torch.get_num_threads()} thread(s) otherwise")
 

@@ -1,8 +1,8 @@
 """The reference every fast trainer is checked against: one nn.Module, a torch.optim optimiser,
-BCE on a sigmoid output, minibatches in the order of fpe.train.batch_order."""
+BCE on a sigmoid output, minibatches in the order of fpe.training.stacked.batch_order."""
 from torch import nn
 
-from fpe.train import batch_order
+from fpe.training.stacked import batch_order
 
 
 def plain_train(model, opt, x, y, *, epochs, batch_size, order_gen):

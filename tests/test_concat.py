@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import fpe
-import fpe.concat
-import fpe.native
-from fpe.batched import init_mlp
-from fpe.concat import ConcatMLP, ConcatTrainer, _segment_sum
+import fpe.training.concat
+import fpe.training.native
+from fpe.training.stacked import init_mlp
+from fpe.training.concat import ConcatMLP, ConcatTrainer, _segment_sum
 from fpe.expand import linear_layers
 from fpe.tasks import clause_groups, make_dnf
 from plain import plain_train
@@ -19,7 +19,7 @@ def need_native():
     with the compiler's message; FPE_NATIVE=0 opts out explicitly (the PyTorch path is then used)."""
     if os.environ.get("FPE_NATIVE") == "0":
         pytest.skip("FPE_NATIVE=0")
-    fpe.native.load()
+    fpe.training.native.load()
 
 
 def weights(model):
@@ -42,7 +42,7 @@ def test_segment_sum_matches_a_loop():
 def test_concat_trainer_matches_plain_adam_including_continued_dense_state(backend, chunk, monkeypatch):
     if backend == "native":
         need_native()
-    monkeypatch.setattr(fpe.concat, "_CHUNK_ELEMS", chunk or (1 << 17))  # 64: every step is split into pieces of samples
+    monkeypatch.setattr(fpe.training.concat, "_CHUNK_ELEMS", chunk or (1 << 17))  # 64: every step is split into pieces of samples
     g = torch.Generator().manual_seed(0)
     data = [make_dnf(4, 200, generator=g) for _ in range(2)]
     x, y = torch.stack([d.x for d in data]), torch.stack([d.y for d in data])
@@ -117,7 +117,7 @@ def test_native_and_torch_backends_agree_on_awkward_shapes(d, widths, n, batch, 
                               torch.zeros(s, len(widths)), mask1, mask2, widths=widths, keys=[f"i{j}" for j in range(len(widths))])
     mask1 = (torch.rand(s, h, d, generator=g) > 0.3).float()
     mask2 = (torch.rand(s, h, generator=g) > 0.2).float()
-    mask1[0, :, d - pad:] = 0  # dataset 0 zero-padded past d - pad (fpe.sweeps buckets): the kernel skips those inputs
+    mask1[0, :, d - pad:] = 0  # dataset 0 zero-padded past d - pad (fpe.experiments.boolean buckets): the kernel skips those inputs
     x = torch.randint(0, 2, (s, n, d), generator=g).float()
     y = torch.randint(0, 2, (s, n), generator=g).float()
     out = {}
@@ -145,13 +145,13 @@ def test_backend_must_be_named():
 def test_without_a_compiler_auto_falls_back_and_native_says_why(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_NATIVE_DIR", str(tmp_path))
     monkeypatch.setenv("CC", "/bin/false")
-    with pytest.raises(fpe.native.NativeUnavailable, match="failed"):
-        fpe.native.load()
+    with pytest.raises(fpe.training.native.NativeUnavailable, match="failed"):
+        fpe.training.native.load()
     x, y = torch.zeros(1, 4, 3), torch.zeros(1, 4)
     m = ConcatMLP(torch.zeros(1, 2, 3), torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, 1), torch.ones(1, 2, 3),
                   torch.ones(1, 2), widths=[2], keys=["a"])
     assert ConcatTrainer(m, x, y, lr=1e-3, batch_size=2).backend == "torch"
-    with pytest.raises(fpe.native.NativeUnavailable):
+    with pytest.raises(fpe.training.native.NativeUnavailable):
         ConcatTrainer(m, x, y, lr=1e-3, batch_size=2, backend="native")
     assert not list(tmp_path.glob("*.so"))  # nothing half-built left behind
 
@@ -164,6 +164,6 @@ def test_native_vector_exp_is_within_two_ulp_of_exp():
     need_native()
     x = torch.cat([torch.linspace(-87, 88, 200_000), 10 * torch.randn(20_000, generator=torch.Generator().manual_seed(0))]).float()
     out = torch.empty_like(x)
-    fpe.native.load().fpe_vexp(ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), x.numel())
+    fpe.training.native.load().fpe_vexp(ctypes.c_void_p(x.data_ptr()), ctypes.c_void_p(out.data_ptr()), x.numel())
     ref = torch.exp(x.double())
     assert ((out.double() - ref).abs() / ref).max() < 2 * 2.0 ** -24

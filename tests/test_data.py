@@ -1,4 +1,4 @@
-"""Tests of the real-data loaders, the downloader and the embedding cache (fpe.data, fpe.encoders)."""
+"""Tests of the real-data loaders, the downloader and the embedding cache (fpe.datasets.loaders, fpe.datasets.encoders)."""
 from __future__ import annotations
 
 import gzip
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpe import data
-from fpe.data import DataError
+from fpe.datasets import loaders as data
+from fpe.datasets.loaders import DataError
 
 FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 WORDNET_SYSTEM = Path("/usr/share/wordnet/data.noun")

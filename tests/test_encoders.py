@@ -1,4 +1,4 @@
-"""Tests of the encoders, the embedding cache and the Gram split (fpe.encoders, fpe.gram)."""
+"""Tests of the encoders, the embedding cache and the Gram split (fpe.datasets.encoders, fpe.gram)."""
 from __future__ import annotations
 
 import importlib.util
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import fpe
-from fpe import encoders
+from fpe.datasets import encoders
 from fpe.gram import balanced_groups, gram_assignment
 
 

@@ -1,4 +1,4 @@
-"""The FPE transform (PAPER.md section 2): counts, supports, clause split, masks, bad input."""
+"""The FPE transform (the paper, as we read it, section 2): counts, supports, clause split, masks, bad input."""
 import math
 
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fpe
-from fpe.batched import init_mlp
+from fpe.training.stacked import init_mlp
 from fpe.expand import linear_layers, weight_masks
 from fpe.tasks import clause_groups
 

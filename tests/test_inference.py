@@ -1,4 +1,4 @@
-"""Inference forms of an FPE layer (fpe.inference; PAPER.md section 1 claim 5): every form computes
+"""Inference forms of an FPE layer (fpe.cost.inference; the paper, as we read it, section 1 claim 5): every form computes
 the masked dense layer's outputs, the bytes accounting is exact, bad input raises ValueError."""
 
 import pytest
@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fpe
-from fpe import inference as inf
-from fpe.batched import init_mlp
-from fpe.bench import integer_agreement
+from fpe.cost import inference as inf
+from fpe.training.stacked import init_mlp
+from fpe.cost.bench import integer_agreement
 
 
 def expanded(d, h, alpha, seed=0, classes=3):

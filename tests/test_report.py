@@ -4,13 +4,13 @@ import json
 import shutil
 from pathlib import Path
 
-from fpe import report
+from fpe.book import report
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_committed_pages_are_exactly_what_the_results_generate():
-    assert (ROOT / "book" / "results.md").read_text() == report.results_page("paper", ROOT), "run `python -m fpe.report`"
+    assert (ROOT / "book" / "results.md").read_text() == report.results_page("paper", ROOT), "run `python -m fpe.book.report`"
     assert (ROOT / "book" / "provenance.md").read_text() == report.provenance_page("paper", ROOT)
     readme = (ROOT / "README.md").read_text()
     assert report.START + "\n" + report.readme_table("paper", ROOT) + "\n" + report.END in readme

@@ -6,7 +6,7 @@ import torch
 
 from fpe import cache
 from fpe.repro import ReferenceMismatch, check, derive_seed, generator
-from fpe.results import Results, verdict, write_references
+from fpe.book.results import Results, verdict, write_references
 
 
 @pytest.mark.parametrize("mean, std, n, paper, kw, expected", [

@@ -5,7 +5,7 @@ import torch
 
 from fpe.experiment import DENSE, BooleanSetup, Variant, run_boolean
 from fpe.interference import feature_capacity, fit_r2, mean_abs_cosine
-from fpe.sweeps import buckets, cell_key, run_sweep
+from fpe.experiments.boolean import buckets, cell_key, run_sweep
 
 
 def test_sweep_cells_match_run_boolean_with_padding_and_mixed_widths():

@@ -1,4 +1,4 @@
-"""The Boolean DNF task generator (PAPER.md section 3)."""
+"""The Boolean DNF task generator (the paper, as we read it, section 3)."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""Exact split probabilities (fpe.theory, PAPER.md section 6) against brute-force enumeration."""
+"""Exact split probabilities (fpe.theory, the paper, as we read it, section 6) against brute-force enumeration."""
 import itertools
 import math
 from fractions import Fraction
@@ -187,7 +187,7 @@ def test_bad_input_names_the_parameter(call, name):
 
 def test_support_statistics_on_fpe_expand_masks():
     import fpe
-    from fpe.batched import init_mlp
+    from fpe.training.stacked import init_mlp
     from fpe.expand import linear_layers
 
     k, m, h = 2, 4, 6

@@ -2,10 +2,10 @@
 import torch
 
 import fpe
-from fpe.batched import StackedMLP, init_mlp
+from fpe.training.stacked import StackedMLP, init_mlp
 from fpe.expand import linear_layers
 from fpe.tasks import make_dnf
-from fpe.train import Trainer, evaluate
+from fpe.training.stacked import Trainer, evaluate
 from plain import plain_train
 
 

@@ -1,9 +1,9 @@
-"""Measuring the inference cost of FPE layers on this machine (PAPER.md section 1, claim 5).
+"""Measuring the inference cost of FPE layers on this machine (the paper, as we read it, section 1, claim 5).
 
 Shared by ``benchmarks/inference.py`` and the chapter ``notebooks/06_cost.py``, so both produce the
 same JSON. What is measured:
 
-- latency of each inference form of :mod:`fpe.inference` for an expanded first layer
+- latency of each inference form of :mod:`fpe.cost.inference` for an expanded first layer
   (``alpha * h`` children over ``d`` inputs, from :func:`fpe.expand` with a random split), next
   to the narrow dense layer ``nn.Linear(d, h)`` with the same non-zeros, over batch sizes;
 - the machine's memory bandwidth (streaming read: ``sum`` of a large tensor; and copy) and
@@ -40,9 +40,9 @@ import torch
 import torch.nn.functional as F
 
 from . import inference as inf
-from .batched import init_mlp
-from .expand import expand
-from .repro import environment, generator
+from ..mlp import init_mlp
+from ..expand import expand
+from ..repro import environment, generator
 
 __all__ = ["BenchConfig", "bench_threads", "time_interleaved", "memory_bandwidth", "matmul_gflops", "expanded_pair",
            "run_grid", "integer_agreement", "ratio_table", "save_json", "load_json", "headline"]
@@ -367,7 +367,7 @@ def ratio_table(data: dict, *, forms: Sequence[str] | None = None) -> str:
 
 
 def save_json(data: dict, path) -> None:
-    from .results import atomic_write_text
+    from ..paths import atomic_write_text
 
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 

@@ -1,4 +1,4 @@
-"""Real data sets for the paper's real-data experiments (PAPER.md sections 5 and 8), local first.
+"""Real data sets for the paper's real-data experiments (the paper, as we read it, sections 5 and 8), local first.
 
 Each data set is looked for, in this order (:func:`search_dirs`):
 

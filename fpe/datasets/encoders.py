@@ -1,4 +1,4 @@
-"""Frozen pretrained encoders for the real-data experiments (PAPER.md sections 5 and 8).
+"""Frozen pretrained encoders for the real-data experiments (the paper, as we read it, sections 5 and 8).
 
 The paper trains its classifiers on frozen CLIP ViT (512-d) image embeddings. Offline here we have:
 
@@ -12,13 +12,11 @@ The paper trains its classifiers on frozen CLIP ViT (512-d) image embeddings. Of
   model is built from ``open_clip``'s own model config and classes without ``open_clip``'s
   torchvision-based transforms (our preprocessing is plain torch), so torchvision is not needed.
 
-:func:`embed_cached` stores embeddings on disk once (float16, keyed by data set, encoder,
-preprocessing and ``fpe`` version), so re-running a notebook does not recompute them.
+Embeddings are cached on disk by :mod:`fpe.datasets.features` (:func:`fpe.cache.cached`).
 :func:`random_projection` is the fixed seeded Gaussian projection to CLIP's 512 dimensions.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -32,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "CLIP_MEAN", "CLIP_STD", "preprocess_images", "efficientnet_lite0",
-           "minilm", "clip_model", "clip_image", "CLIP_URL", "CLIP_SHA256", "embed_cached", "embedding_path",
+           "minilm", "clip_model", "clip_image", "CLIP_URL", "CLIP_SHA256",
            "random_projection"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -166,7 +164,7 @@ def clip_model(name: str = "ViT-B-32", *, pretrained: bool = True, weights: str 
         return model.eval()
     if name != "ViT-B-32":
         raise ValueError("only ViT-B-32 has pinned pretrained weights here")
-    from .data import download, sha256_file, user_cache_dir, DataError
+    from .loaders import download, sha256_file, user_cache_dir, DataError
 
     path = Path(weights) if weights else user_cache_dir() / "clip" / "ViT-B-32.pt"
     if not path.is_file():
@@ -198,42 +196,7 @@ def clip_image(images: np.ndarray, *, model: torch.nn.Module | None = None, batc
 
 def random_projection(x: torch.Tensor, dim: int = 512, *, seed: int = 0) -> torch.Tensor:
     """A fixed seeded Gaussian random projection ``(N, D) -> (N, dim)`` (entries N(0, 1/dim))."""
-    from .repro import generator
+    from ..repro import generator
 
     p = torch.randn(x.shape[1], dim, generator=generator(seed, "random-projection", x.shape[1], dim), dtype=torch.float64)
     return (x.double() @ p / dim ** 0.5).float()
-
-
-def embedding_path(dataset: str, encoder: str, preprocessing: dict, *, version: str | None = None) -> Path:
-    from . import __version__
-    from .results import project_root
-
-    key = json.dumps({"dataset": dataset, "encoder": encoder, "preprocessing": preprocessing,
-                      "fpe": version or __version__}, sort_keys=True, default=str)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    base = Path(os.environ["FPE_CACHE_DIR"]) if os.environ.get("FPE_CACHE_DIR") else project_root() / ".cache"
-    safe = lambda s: "".join(c if c.isalnum() or c in "-_" else "-" for c in s)  # noqa: E731
-    return base / "embeddings" / f"{safe(dataset)}-{safe(encoder)}-{digest}.pt"
-
-
-def embed_cached(dataset: str, encoder: str, preprocessing: dict, compute: Callable[[], dict]) -> dict:
-    """``compute()`` -> dict of tensors, stored as float16 (floating tensors) on first use and read back.
-
-    Keyed by ``dataset``, ``encoder``, ``preprocessing`` and the ``fpe`` version (not the source hash:
-    editing the package does not invalidate embeddings; bump ``fpe.__version__`` if an encoder changes).
-    ``FPE_CACHE=0`` disables the cache. A corrupt entry is recomputed.
-    """
-    if os.environ.get("FPE_CACHE", "1") == "0":
-        return {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in compute().items()}
-    path = embedding_path(dataset, encoder, preprocessing)
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception:
-            path.unlink(missing_ok=True)
-    value = {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in compute().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(value, tmp)
-    os.replace(tmp, path)
-    return value

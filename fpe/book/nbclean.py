@@ -1,6 +1,6 @@
 """Strip volatile metadata from an executed notebook so re-executions diff cleanly.
 
-``python -m fpe.nbclean NOTEBOOK.ipynb ...`` removes per-cell timestamps and durations that
+``python -m fpe.book.nbclean NOTEBOOK.ipynb ...`` removes per-cell timestamps and durations that
 papermill records and makes its input/output paths relative, keeping the notebook's total
 execution time (seconds) for the provenance record.
 """
@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .results import atomic_write_text
+from ..paths import atomic_write_text
 
 
 def clean(path: str | os.PathLike) -> None:

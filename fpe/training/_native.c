@@ -1,8 +1,8 @@
-/* Fused training epoch of the concatenated trainer (fpe/concat.py; PAPER.md section 3, the Boolean runs).
+/* Fused training epoch of the concatenated trainer (fpe/training/concat.py; the paper, as we read it, section 3, the Boolean runs).
  *
  * One call trains one epoch of every instance of every dataset of a ConcatMLP: for each minibatch,
  * the forward pass, the hand-written backward and Adam, with the same arithmetic as the PyTorch
- * path of fpe.concat (which stays the reference; tests/test_concat.py checks both against
+ * path of fpe.training.concat (which stays the reference; tests/test_concat.py checks both against
  * nn.Module + torch.optim.Adam). Why C: the instances' first layers are tall and thin
  * (K = d = 24..128), so in PyTorch every elementwise step between the two GEMMs is a pass over a
  * (hidden x batch) array in memory, and those passes cost more than the GEMMs. Here each

@@ -1,4 +1,4 @@
-"""Inference forms of an FPE layer, and what each stores and moves (PAPER.md section 1, claim 5;
+"""Inference forms of an FPE layer, and what each stores and moves (the paper, as we read it, section 1, claim 5;
 section 2).
 
 The paper's closing argument (claim 5) is that the right cost model for FPE is the number of
@@ -32,7 +32,7 @@ layer, which holds the ``h * d`` non-zeros that dominate the model.
 
 :func:`storage_bytes` reports the bytes of weights, indices and bias each form stores;
 :func:`moved_bytes` adds the input and output activations of one call: the minimum traffic of a
-call, the numerator of the roofline's bandwidth limit (:mod:`fpe.bench`).
+call, the numerator of the roofline's bandwidth limit (:mod:`fpe.cost.bench`).
 """
 from __future__ import annotations
 
@@ -351,7 +351,7 @@ def storage_bytes(form: _Form) -> dict[str, int]:
     """Bytes of weights, indices and bias a form stores (and reads once per call): a dict with keys
     ``weights``, ``indices``, ``bias`` and ``total``."""
     if not isinstance(form, _Form):
-        raise ValueError(f"form must be one of the forms of fpe.inference, got {type(form).__name__}")
+        raise ValueError(f"form must be one of the forms of fpe.cost.inference, got {type(form).__name__}")
     parts = {k: _nbytes(v) for k, v in form.tensors().items()}
     parts["total"] = sum(parts.values())
     return parts

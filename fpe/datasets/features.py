@@ -1,8 +1,4 @@
-"""The real-data experiments of the paper (PAPER.md section 5, Figure 5 and the real-data table).
-
-One-hidden-layer classifiers on fixed input features, trained with the paper's real-data schedule
-(25 epochs dense, FPE, 25 more; dense baseline 50) by :func:`fpe.experiment.run_schedule`, one call
-per hidden width, each finished width cached on disk (:func:`fpe.cache.cached`).
+"""Fixed input features of the real-data experiments (the paper, as we read it, sections 5 and 8).
 
 Feature sets (each a :class:`Features`, inputs float32, labels int64):
 
@@ -13,29 +9,21 @@ Feature sets (each a :class:`Features`, inputs float32, labels int64):
 - :func:`wordnet_features`: WordNet-100 glosses through frozen all-MiniLM-L6-v2 (384-d), standardised
   likewise **[house]**.
 
-Subsets are stratified and seeded (:func:`stratified_subset`); embeddings are cached as float16.
+Subsets are stratified and seeded (:func:`stratified_subset`); embeddings are cached as float16 by
+:func:`fpe.cache.cached`, keyed by the code of this module and what it imports (the encoders and loaders).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 import torch
 
-from .cache import cached
-from .encoders import efficientnet_lite0, embed_cached, minilm, random_projection
-from .experiment import Variant, run_schedule
-
-# The modules a sweep's numbers depend on: finished widths are cached under a hash of these files
-# only (fpe.cache.cached(depends=...)), so that unrelated edits elsewhere in fpe/ do not throw away
-# a quarter of an hour of training; any change to these modules invalidates them.
-SWEEP_DEPENDENCIES = ("realdata.py", "experiment.py", "batched.py", "train.py", "expand.py", "splits.py", "gram.py",
-                      "repro.py", "encoders.py", "data.py", "cache.py")
+from ..cache import cached
+from ..repro import derive_seed
+from .encoders import efficientnet_lite0, minilm, random_projection
 
 
-__all__ = ["Features", "stratified_subset", "fashion_features", "cifar10_features", "wordnet_features", "standardise",
-           "sweep"]
+__all__ = ["Features", "stratified_subset", "fashion_features", "cifar10_features", "wordnet_features", "standardise"]
 
 
 @dataclass
@@ -64,8 +52,6 @@ def stratified_subset(y: np.ndarray, n: int | None, seed: int, tag: str = "subse
     y = np.asarray(y)
     if n is None or n >= len(y):
         return np.arange(len(y))
-    from .repro import derive_seed
-
     rng = np.random.default_rng(derive_seed(seed, tag, n))
     classes, counts = np.unique(y, return_counts=True)
     take = np.floor(counts / len(y) * n).astype(int)
@@ -83,7 +69,7 @@ def standardise(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def fashion_features(n_train: int | None = None, n_test: int | None = None, *, seed: int = 0) -> Features:
-    from .data import load_fashion_mnist
+    from .loaders import load_fashion_mnist
 
     d = load_fashion_mnist(progress=False)
     itr, ite = stratified_subset(d.y_train, n_train, seed), stratified_subset(d.y_test, n_test, seed)
@@ -97,7 +83,7 @@ def cifar10_features(n_train: int | None = None, n_test: int | None = None, *, s
     """CIFAR-10 through EfficientNet-Lite0; returns the features and the cached embedding's info."""
     import time
 
-    from .data import CIFAR10_CLASSES, load_cifar10
+    from .loaders import CIFAR10_CLASSES, load_cifar10
 
     info = {}
 
@@ -114,9 +100,9 @@ def cifar10_features(n_train: int | None = None, n_test: int | None = None, *, s
                 "seconds_load": t1 - t0, "seconds_embed": t2 - t1}
 
     t = time.perf_counter()
-    emb = embed_cached("cifar10", "efficientnet-lite0", {"size": size, "resize": "bicubic-antialias", "norm": "imagenet",
-                                                          "pool": "mean", "n_train": n_train, "n_test": n_test,
-                                                          "seed": seed}, compute)
+    emb = cached("embeddings/cifar10-efficientnet-lite0", {"size": size, "resize": "bicubic-antialias", "norm": "imagenet",
+                                                           "pool": "mean", "n_train": n_train, "n_test": n_test,
+                                                           "seed": seed}, lambda: _half(compute()), module=__name__)
     info.update(seconds_total=time.perf_counter() - t, **{k: emb[k] for k in ("seconds_load", "seconds_embed", "source")})
     p_tr = random_projection(emb["train"].float(), dim, seed=seed)
     p_te = random_projection(emb["test"].float(), dim, seed=seed)
@@ -130,7 +116,7 @@ def wordnet_features(*, per_class: int = 300, n_classes: int = 100, depth: int =
     """WordNet-100 glosses through all-MiniLM-L6-v2, standardised."""
     import time
 
-    from .data import load_wordnet100
+    from .loaders import load_wordnet100
 
     d = load_wordnet100(depth=depth, n_classes=n_classes, per_class=per_class, seed=seed, progress=progress)
 
@@ -141,8 +127,9 @@ def wordnet_features(*, per_class: int = 300, n_classes: int = 100, depth: int =
         return {"train": e_tr, "test": e_te, "seconds_embed": time.perf_counter() - t0}
 
     t = time.perf_counter()
-    emb = embed_cached("wordnet100", "all-MiniLM-L6-v2", {"depth": depth, "n_classes": n_classes, "per_class": per_class,
-                                                          "seed": seed, "pool": "mean", "normalize": True}, compute)
+    emb = cached("embeddings/wordnet100-all-MiniLM-L6-v2", {"depth": depth, "n_classes": n_classes, "per_class": per_class,
+                                                            "seed": seed, "pool": "mean", "normalize": True},
+                 lambda: _half(compute()), module=__name__)
     info = {"seconds_total": time.perf_counter() - t, "seconds_embed": emb["seconds_embed"], "source": d.source}
     x_tr, x_te = standardise(emb["train"].float(), emb["test"].float())
     return Features("WordNet-100", x_tr, torch.from_numpy(d.y_train), x_te, torch.from_numpy(d.y_test), d.classes,
@@ -150,27 +137,6 @@ def wordnet_features(*, per_class: int = 300, n_classes: int = 100, depth: int =
                          f"{len(d.x_test)} test glosses"), info
 
 
-def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], variants: Sequence[Variant], *, lr: float,
-          batch_size: int, warmup_epochs: int, post_epochs: int, progress: bool = False, config: dict | None = None) -> dict:
-    """Run the schedule at every width; returns ``{width: {variant key: {"test_acc", "train_acc", "nonzeros"}}}``.
-
-    Each width is cached under ``config`` (which must identify the features) plus the run settings.
-    """
-    s = len(seeds)
-    xtr = features.x_train.unsqueeze(0).expand(s, *features.x_train.shape)
-    ytr = features.y_train.unsqueeze(0).expand(s, *features.y_train.shape)
-    xte = features.x_test.unsqueeze(0).expand(s, *features.x_test.shape)
-    yte = features.y_test.unsqueeze(0).expand(s, *features.y_test.shape)
-    out = {}
-    for h in widths:
-        def compute(h=h):
-            run = run_schedule(xtr, ytr, xte, yte, seeds=list(seeds), hidden=[h], variants=list(variants), lr=lr,
-                               batch_size=batch_size, warmup_epochs=warmup_epochs, post_epochs=post_epochs,
-                               progress=progress, tag=f"{features.name}-h{h}")
-            return {k: {m: v[m] for m in ("test_acc", "train_acc", "nonzeros")}
-                    for k, v in run.variants.items() if k != "warm"}
-
-        key = dict(config or {}, features=features.name, width=h, seeds=list(seeds), variants=[v.key for v in variants],
-                   lr=lr, batch_size=batch_size, warmup=warmup_epochs, post=post_epochs)
-        out[h] = cached("realdata", key, compute, depends=SWEEP_DEPENDENCIES)
-    return out
+def _half(value: dict) -> dict:
+    """Embeddings are stored (and used) as float16."""
+    return {k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in value.items()}

@@ -4,7 +4,7 @@ Inside Google Colab it clones the companion, installs it in editable mode with C
 pinned by a constraints file (so pip never replaces it), and points ``FPE_ROOT`` at the clone so
 results and references are found; everywhere else it does nothing. The text below is the
 canonical cell: ``tests/test_colab.py`` checks that every notebook starts with it and runs it with
-a simulated Colab marker. ``python -m fpe.colab`` inserts or refreshes it in every chapter source.
+a simulated Colab marker. ``python -m fpe.book.colab`` inserts or refreshes it in every chapter source.
 '''
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Build and load the fused C training epoch of :mod:`fpe.concat` (``fpe/_native.c``; PAPER.md section 3).
+"""Build and load the fused C training epoch of :mod:`fpe.training.concat` (``fpe/training/_native.c``; the paper, as we read it, section 3).
 
 The C source is compiled on first use with the system C compiler (``cc``, or ``$CC``) into a shared
 library in the user cache (``FPE_NATIVE_DIR``, else ``$XDG_CACHE_HOME/fpe-native``, else
@@ -10,7 +10,7 @@ numbers.
 
 :func:`available` says whether it can be used; :func:`load` raises :class:`NativeUnavailable` with
 the compiler's message when it cannot. ``FPE_NATIVE=0`` turns it off (the PyTorch path of
-:mod:`fpe.concat` is then used, which computes the same numbers to float tolerance).
+:mod:`fpe.training.concat` is then used, which computes the same numbers to float tolerance).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Fast training of many one-hidden-layer, one-output nets at once (the Boolean experiments, PAPER.md section 3).
+"""Fast training of many one-hidden-layer, one-output nets at once (the Boolean experiments, the paper, as we read it, section 3).
 
-The plain batched trainer (:mod:`fpe.train`) stacks models of *one shape* and runs autograd over
+The reference trainer (:mod:`fpe.training.stacked`) stacks models of *one shape* and runs autograd over
 ``bmm`` calls. Here every model (an *instance*) that reads the same dataset shares one wide first
 layer instead:
 
@@ -24,7 +24,7 @@ cache (large temporaries on CPU cost page faults and memory bandwidth, not FLOPs
 
 Two backends run the training epochs (``ConcatTrainer(backend=...)``): ``"torch"``, the PyTorch
 ops of this module (readable; the reference), and ``"native"``, the same steps fused into one C
-function per epoch (``fpe/_native.c``, built by :mod:`fpe.native`), which keeps each (instance,
+function per epoch (``fpe/training/_native.c``, built by :mod:`fpe.training.native`), which keeps each (instance,
 64-sample) tile in cache from the forward GEMM to the gradient GEMM. The native one is about 5x
 faster (``make bench``), is the default where a C compiler exists, and agrees with the torch one
 to float tolerance (not bit for bit: sums are ordered differently).
@@ -37,7 +37,9 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .expand import check_mlp
+from ..metrics import accuracy
+from ..mlp import check_mlp
+from .stacked import batch_order
 
 __all__ = ["ConcatMLP", "ConcatTrainer", "step_flops"]
 
@@ -97,9 +99,11 @@ class ConcatMLP:
         return torch.repeat_interleave(torch.arange(self.instances), torch.tensor(self.widths))
 
     @classmethod
-    def from_sequentials(cls, models: Sequence[Sequence[nn.Sequential]], keys: Sequence[str]) -> "ConcatMLP":
+    def from_sequentials(cls, models: Sequence[Sequence[nn.Sequential]], keys: Sequence[str], *, d: int | None = None) -> "ConcatMLP":
         """``models[s][j]``: instance ``j`` of dataset ``s`` (one hidden layer, one output; widths
-        must agree across datasets). ``weight_mask`` buffers (from :func:`fpe.expand`) become masks."""
+        must agree across datasets). ``weight_mask`` buffers (from :func:`fpe.expand`) become masks.
+        ``d``: pad every first layer with zero inputs up to ``d`` (masked to zero, so the models are
+        unchanged), for datasets of different input sizes in one stack."""
         per = [[check_mlp(m) for m in row] for row in models]
         widths = [lins[0].out_features for lins in per[0]]
         for row in per:
@@ -108,15 +112,20 @@ class ConcatMLP:
             if any(len(lins) != 2 or lins[1].out_features != 1 for lins in row):
                 raise ValueError("ConcatMLP holds one-hidden-layer nets with one output")
 
+        d = max(l[0].in_features for row in per for l in row) if d is None else d
+        if any(l[0].in_features > d for row in per for l in row):
+            raise ValueError(f"d={d} is smaller than an instance's input size")
+
         def mask(lin):
             m = getattr(lin, "weight_mask", None)
             return torch.ones_like(lin.weight) if m is None else m
 
-        w1 = torch.stack([torch.cat([l[0].weight.detach() for l in row]) for row in per])
+        pad = lambda w: torch.nn.functional.pad(w, (0, d - w.shape[-1]))  # noqa: E731
+        w1 = torch.stack([torch.cat([pad(l[0].weight.detach()) for l in row]) for row in per])
         b1 = torch.stack([torch.cat([l[0].bias.detach() for l in row]) for row in per])
         w2 = torch.stack([torch.cat([l[1].weight.detach()[0] for l in row]) for row in per])
         b2 = torch.stack([torch.cat([l[1].bias.detach() for l in row]) for row in per])
-        m1 = torch.stack([torch.cat([mask(l[0]).detach() for l in row]) for row in per])
+        m1 = torch.stack([torch.cat([pad(mask(l[0]).detach()) for l in row]) for row in per])
         m2 = torch.stack([torch.cat([mask(l[1]).detach()[0] for l in row]) for row in per])
         return cls(w1.contiguous(), b1.contiguous(), w2.contiguous(), b2.contiguous(), m1.contiguous(), m2.contiguous(),
                    widths=widths, keys=list(keys))
@@ -141,18 +150,19 @@ class ConcatMLP:
         return {"w1": take(self.w1), "b1": take(self.b1), "w2": take(self.w2), "b2": self.b2[:, js],
                 "mask1": take(self.mask1), "mask2": take(self.mask2)}
 
-    def to_sequentials(self, key: str) -> list[list[nn.Sequential]]:
+    def to_sequentials(self, key: str, *, inputs: Sequence[int] | None = None) -> list[list[nn.Sequential]]:
         """``out[s][i]``: the ``i``-th instance labelled ``key`` of dataset ``s`` as ``nn.Sequential``
-        (no masks attached; pruned weights are zero)."""
+        (no masks attached; pruned weights are zero); ``inputs[s]`` trims dataset ``s``'s first layer
+        to its real input size (undoing the padding of :meth:`from_sequentials`)."""
         sel = self.select(key)
         out = []
         for s in range(self.datasets):
             row = []
             for i in range(sel["w1"].shape[1]):
-                h, d = sel["w1"].shape[2:]
+                h, d = sel["w1"].shape[2], sel["w1"].shape[3] if inputs is None else inputs[s]
                 seq = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, 1))
                 with torch.no_grad():
-                    seq[0].weight.copy_(sel["w1"][s, i]); seq[0].bias.copy_(sel["b1"][s, i])
+                    seq[0].weight.copy_(sel["w1"][s, i, :, :d]); seq[0].bias.copy_(sel["b1"][s, i])
                     seq[2].weight.copy_(sel["w2"][s, i].unsqueeze(0)); seq[2].bias.copy_(sel["b2"][s, i:i + 1])
                 row.append(seq)
             out.append(row)
@@ -183,16 +193,17 @@ class ConcatMLP:
 
     @torch.no_grad()
     def accuracy(self, x: torch.Tensor, y: torch.Tensor, *, chunk: int = 4096) -> torch.Tensor:
-        """Accuracy (%) ``(S, J)`` of every instance on its dataset: ``x (S, N, d)``, ``y (S, N)``."""
-        correct = torch.zeros(self.datasets, self.instances, dtype=torch.float64)
+        """Accuracy (%) ``(S, J)`` of every instance on its dataset: ``x (S, N, d)``, ``y (S, N)``
+        (:func:`fpe.metrics.accuracy`)."""
         n = x.shape[1]
-        for start in range(0, n, chunk):
-            xs, ys = x[:, start:start + chunk], y[:, start:start + chunk]
-            for (a, b), (p, q) in self._chunks(xs.shape[1]):
-                yb = ys[a:b, p:q].unsqueeze(1)
-                pred = (self.logits(xs[a:b, p:q], a, b) > 0).to(yb.dtype)
-                correct[a:b] += (pred == yb).sum(2).to(torch.float64)
-        return 100.0 * correct / n
+        return accuracy(((self._all_logits(x[:, a:a + chunk]), y[:, a:a + chunk].unsqueeze(1)) for a in range(0, n, chunk)), n)
+
+    def _all_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(S, J, B)`` of every dataset on ``x (S, B, d)``, computed in cache-sized pieces."""
+        out = x.new_empty(self.datasets, self.instances, x.shape[1])
+        for (a, b), (p, q) in self._chunks(x.shape[1]):
+            out[a:b, :, p:q] = self.logits(x[a:b, p:q], a, b)
+        return out
 
     @torch.no_grad()
     def accumulate_grads(self, xb: torch.Tensor, yb: torch.Tensor, a: int, b: int, seg: torch.Tensor, n_batch: int, grads: dict) -> None:
@@ -244,7 +255,7 @@ class ConcatTrainer:
         x, y: training data ``(S, N, d)`` and ``(S, N)`` (dataset ``s`` trains every instance of row ``s``).
         lr, batch_size: Adam learning rate and minibatch size (the last batch of an epoch may be smaller).
         betas, eps: Adam's constants (PyTorch's defaults).
-        backend: ``"native"`` (the fused C epoch of :mod:`fpe.native`, several times faster),
+        backend: ``"native"`` (the fused C epoch of :mod:`fpe.training.native`, several times faster),
             ``"torch"`` (the PyTorch ops below: the readable reference) or ``"auto"`` (native when a
             C compiler is available, else torch). Both compute the same numbers to float tolerance
             (``tests/test_concat.py``), not bit for bit.
@@ -266,10 +277,8 @@ class ConcatTrainer:
 
     def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False, desc: str = "train") -> None:
         """Train ``epochs`` epochs; ``order_generators[s]`` draws dataset ``s``'s minibatch order
-        (:func:`fpe.train.batch_order`, so the order matches :class:`fpe.train.Trainer`)."""
-        from tqdm import tqdm
-
-        from .train import batch_order
+        (:func:`~fpe.training.stacked.batch_order`, so the order matches :class:`~fpe.training.stacked.Trainer`)."""
+        from tqdm.auto import tqdm
 
         m = self.model
         s, n, _ = self.x.shape
@@ -293,7 +302,7 @@ class ConcatTrainer:
                 self._adam(grads, seg)
 
     def _native_epoch_fn(self):
-        """Checks and constant arguments of the fused C epoch (``fpe/_native.c``), prepared once per
+        """Checks and constant arguments of the fused C epoch (``fpe/training/_native.c``), prepared once per
         :meth:`fit`; returns ``epoch(perm)``, which runs one epoch in place (same steps, same Adam)."""
         from . import native
 
@@ -305,7 +314,7 @@ class ConcatTrainer:
         if m.steps.dtype != torch.int64 or not m.steps.is_contiguous():
             m.steps = m.steps.to(torch.int64).contiguous()
         widths = torch.tensor(m.widths, dtype=torch.int32)
-        # inputs past the last column holding a weight or an unmasked entry are zero padding (fpe.sweeps
+        # inputs past the last column holding a weight or an unmasked entry are zero padding (fpe.experiments.boolean
         # buckets; masked weights stay zero): the kernel skips them, which changes no number
         used = ((m.mask1 != 0) | (m.w1 != 0)).any(1)  # (S, d)
         dvalid = torch.where(used.any(1), d - used.flip(1).int().argmax(1), 0).to(torch.int32).clamp_(min=1).contiguous()

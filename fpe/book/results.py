@@ -19,15 +19,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .metrics import mean_std, standard_error
-from .repro import check, environment
+from ..deps import code_hash
+from ..metrics import mean_std, standard_error
+from ..paths import atomic_write_text, project_root
+from ..repro import check, environment
 
-__all__ = ["VERDICTS", "FIGURE_TOLERANCE", "verdict", "Number", "Results", "project_root", "atomic_write_text", "write_references"]
+__all__ = ["VERDICTS", "FIGURE_TOLERANCE", "verdict", "Number", "Results", "write_references"]
 
 VERDICTS = ("reproduced", "same direction", "not reproduced", "no paper value")
 FIGURE_TOLERANCE = 3.0  # points: how precisely a value can be read off the paper's figures
@@ -67,38 +68,6 @@ class Number:
     note: str | None = None
     checked: bool = True  # compared with the stored reference (False for machine-dependent timings)
     values: list[float] = field(default_factory=list)  # per seed
-
-
-def project_root(start: str | os.PathLike | None = None) -> Path:
-    """The companion's top folder (holds ``pyproject.toml`` and ``fpe/``), else the working directory.
-
-    ``FPE_ROOT`` overrides the search.
-    """
-    if os.environ.get("FPE_ROOT"):
-        return Path(os.environ["FPE_ROOT"]).resolve()
-    here = Path(start or os.getcwd()).resolve()
-    for p in (here, *here.parents):
-        if (p / "pyproject.toml").is_file() and (p / "fpe").is_dir():
-            return p
-    return here
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; result files are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _fmt(x: float | None, unit: str) -> str:
@@ -157,8 +126,17 @@ class Results:
     def __getitem__(self, id: str) -> Number:
         return self.numbers[id]
 
+    @property
+    def source_path(self) -> Path:
+        return self.root / "notebooks" / f"{self.notebook}.py"
+
+    def code_hash(self) -> str | None:
+        """:func:`fpe.deps.code_hash` of the chapter's source and every ``fpe`` file it imports (the
+        hash the cache keys use); ``None`` when the source is not in this project."""
+        return code_hash(self.source_path) if self.source_path.is_file() else None
+
     def to_dict(self) -> dict:
-        return {"notebook": self.notebook, "profile": self.profile, "meta": self.meta,
+        return {"notebook": self.notebook, "profile": self.profile, "code_hash": self.code_hash(), "meta": self.meta,
                 "environment": environment(), "numbers": [asdict(n) for n in self.numbers.values()]}
 
     def save(self) -> Path:

@@ -1,0 +1,257 @@
+"""The paper's training schedule, for any data (the paper, as we read it, sections 3 and 5, "Schedule").
+
+1. Train the dense models (one per seed) for ``warmup_epochs``.
+2. Apply :func:`fpe.expand` to each with every requested variant (split rule x alpha).
+3. Train the expanded models for ``post_epochs`` with a fresh Adam and fixed masks; the dense
+   models keep training for the same ``post_epochs`` with their own optimiser state, so the dense
+   baseline trains for the same total.
+
+All models of one shape are trained as one batch (:class:`~fpe.training.stacked.Trainer`): the dense
+stack, then one stack per alpha holding every split rule and seed. Every variant of a seed sees the
+same data and the same minibatch order in each phase (a paired design): every generator of a run
+comes from :func:`stream` ``(seed, tag, purpose, ...)``, the one place purpose tags are spelled.
+
+A run's numbers and trained models are one :class:`Run` record, indexed by ``(m, h, variant)``
+(``m`` is the task: the clause count of a Boolean run, ``None`` for fixed data), with
+:meth:`Run.relative`, :meth:`Run.pvalue` and :meth:`Run.fold` for the comparisons the chapters make.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from ..expand import expand
+from ..interference import fold_change
+from ..metrics import paired_pvalue, relative_improvement
+from ..mlp import init_mlp
+from ..repro import generator
+from ..training.stacked import StackedMLP, Trainer
+
+__all__ = ["PURPOSES", "stream", "Variant", "DENSE", "Schedule", "Cell", "Run", "run_schedule"]
+
+PURPOSES = ("init", "order", "split")
+
+
+def stream(seed: int, tag: str, purpose: str, *detail) -> torch.Generator:
+    """The generator of one purpose of one run (the paired design rests on this one spelling).
+
+    ``purpose`` is ``"init"`` (the dense model's initial weights), ``"order"`` (minibatch order; detail:
+    the phase ``"warmup"``/``"post"``) or ``"split"`` (FPE's split draws; detail: split rule, alpha);
+    ``tag`` names the task (e.g. ``"dnf-m8"``), so a model's draws depend only on its own seed and task.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
+    return generator(seed, purpose, tag, *detail)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A model variant: ``split`` is ``"dense"`` or a split rule of :func:`fpe.expand`."""
+
+    split: str
+    alpha: int = 1
+
+    @property
+    def key(self) -> str:
+        return "dense" if self.split == "dense" else f"{self.split}_a{self.alpha}"
+
+    @property
+    def label(self) -> str:
+        return "dense" if self.split == "dense" else f"{self.split} split, α={self.alpha}"
+
+
+DENSE = Variant("dense")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Optimiser and phase lengths of the schedule (Adam, no weight decay: **[house]**)."""
+
+    lr: float
+    batch_size: int
+    warmup_epochs: int
+    post_epochs: int
+
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        for name in ("batch_size", "warmup_epochs", "post_epochs"):
+            value = getattr(self, name)
+            low = 1 if name == "batch_size" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+@dataclass
+class Cell:
+    """One ``(m, h, variant)`` cell of a run: per-seed tensors ``(S,)`` of test and train accuracy (%),
+    non-zero weights, and (Boolean runs) feature capacity and mean |cosine| of ``W1``; the trained
+    stack as :class:`~fpe.training.stacked.StackedMLP` state (``weights``, ``biases``, ``masks``, one
+    entry per layer with a leading seed axis; ``None`` where not kept) and, for dense cells, the
+    state after warm-up (``warm``)."""
+
+    test_acc: torch.Tensor
+    train_acc: torch.Tensor
+    nonzeros: torch.Tensor
+    capacity: torch.Tensor | None = None
+    cosine: torch.Tensor | None = None
+    weights: list | None = None
+    biases: list | None = None
+    masks: list | None = None
+    warm: dict | None = None
+
+    def model(self) -> StackedMLP:
+        """The trained models of every seed as one stack."""
+        if self.weights is None:
+            raise ValueError("this cell kept no weights (keep_models=False)")
+        return StackedMLP(self.weights, self.biases, self.masks)
+
+    def without_models(self) -> "Cell":
+        return Cell(self.test_acc, self.train_acc, self.nonzeros, self.capacity, self.cosine)
+
+    def to_state(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass
+class Run:
+    """All cells of a run, indexed by ``(m, h, variant key)``; ``run[h, key]`` works when the run has
+    one task ``m``. ``seeds`` are the seeds of every cell, in order."""
+
+    seeds: list[int]
+    cells: dict[tuple, Cell] = field(default_factory=dict)
+
+    def _key(self, index) -> tuple:
+        if len(index) == 2:
+            tasks = {m for m, _, _ in self.cells}
+            if len(tasks) != 1:
+                raise KeyError(f"this run holds tasks {sorted(tasks, key=str)}; index it by (m, h, variant)")
+            index = (next(iter(tasks)), *index)
+        return tuple(index)
+
+    def __getitem__(self, index) -> Cell:
+        return self.cells[self._key(index)]
+
+    def __contains__(self, index) -> bool:
+        return self._key(index) in self.cells
+
+    @property
+    def widths(self) -> list:
+        """The hidden widths ``h`` of the run's cells, sorted."""
+        return sorted({h for _, h, _ in self.cells})
+
+    def relative(self, *index, metric: str = "test_acc") -> np.ndarray:
+        """Relative improvement (%) of a cell over the dense cell of the same ``(m, h)``, per seed."""
+        m, h, key = self._key(index)
+        return relative_improvement(getattr(self[m, h, key], metric).numpy(), getattr(self[m, h, "dense"], metric).numpy())
+
+    def pvalue(self, *index, metric: str = "test_acc") -> float:
+        """Two-sided paired t-test of a cell against the dense cell of the same ``(m, h)`` over seeds."""
+        m, h, key = self._key(index)
+        return paired_pvalue(getattr(self[m, h, key], metric).numpy(), getattr(self[m, h, "dense"], metric).numpy())
+
+    def fold(self, *index, metric: str) -> np.ndarray:
+        """Fold change FPE / dense of an interference metric (``"capacity"``, ``"cosine"``), per seed."""
+        m, h, key = self._key(index)
+        return fold_change(getattr(self[m, h, key], metric), getattr(self[m, h, "dense"], metric)).numpy()
+
+    def merged(self, other: "Run") -> "Run":
+        """A run holding the cells of both (``other``'s where both have a cell); same seeds required."""
+        if list(other.seeds) != list(self.seeds):
+            raise ValueError(f"runs over different seeds cannot be merged: {self.seeds} vs {other.seeds}")
+        return Run(list(self.seeds), {**self.cells, **other.cells})
+
+    def without_models(self) -> "Run":
+        return Run(list(self.seeds), {k: c.without_models() for k, c in self.cells.items()})
+
+    def to_state(self) -> dict:
+        """Plain containers and tensors (for :func:`fpe.cache.cached`)."""
+        return {"seeds": list(self.seeds), "cells": [[list(k), c.to_state()] for k, c in self.cells.items()]}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Run":
+        return cls(list(state["seeds"]), {tuple(k): Cell(**c) for k, c in state["cells"]})
+
+
+def _stack_state(model: StackedMLP, sel: torch.Tensor | slice = slice(None)) -> dict:
+    return {"weights": [w.detach()[sel].clone() for w in model.weights],
+            "biases": [b.detach()[sel].clone() for b in model.biases],
+            "masks": [None if model.mask(i) is None else model.mask(i)[sel].clone() for i in range(len(model.weights))]}
+
+
+def run_schedule(
+    x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, *,
+    seeds: Sequence[int], hidden: Sequence[int], variants: Sequence[Variant], schedule: Schedule, groups=None,
+    split_rules: dict[str, Callable] | None = None, progress: bool = False, tag: str = "", task=None,
+    keep_models: bool = True,
+) -> Run:
+    """Run the FPE schedule for every seed and variant (module docstring) on the reference trainer.
+
+    Args:
+        x_train, y_train, x_test, y_test: per-seed data ``(S, N, d)`` / ``(S, N)``, ``S = len(seeds)``.
+        hidden: hidden widths of the dense model (e.g. ``[8]``); output width is 1 for binary targets.
+        variants: ``DENSE`` and/or FPE variants.
+        schedule: learning rate, batch size and the two phases' epochs.
+        groups: input groups for ``split="clause"``.
+        split_rules: extra named split callables (variant ``split`` -> callable).
+        tag: the task's name in the generators' purpose tags (:func:`stream`).
+        task: the run's ``m`` index (``None`` for fixed data); cells are ``(task, h, variant key)``
+            with ``h = hidden[0]`` (the tuple ``hidden`` for deeper nets).
+        keep_models: keep every cell's trained weights (the real-data chapter keeps numbers only).
+    """
+    seeds = list(seeds)
+    s = len(seeds)
+    n_out = 1 if y_train.dtype.is_floating_point else int(y_train.max()) + 1
+    sizes = [x_train.shape[2], *hidden, n_out]
+    h_index = hidden[0] if len(hidden) == 1 else tuple(hidden)
+    orders = lambda phase: [stream(sd, tag, "order", phase) for sd in seeds]  # noqa: E731
+    dense = StackedMLP.from_sequentials([init_mlp(sizes, stream(sd, tag, "init")) for sd in seeds])
+    dense_trainer = Trainer(dense, x_train, y_train, lr=schedule.lr, batch_size=schedule.batch_size)
+    dense_trainer.fit(schedule.warmup_epochs, orders("warmup"), progress=progress, desc="dense warm-up")
+    warm = dense.to_sequentials()
+    warm_state = _stack_state(dense)
+
+    by_alpha: dict[int, list[Variant]] = {}
+    for v in variants:
+        if v.split != "dense":
+            by_alpha.setdefault(v.alpha, []).append(v)
+    stacks = []  # (variant keys per instance, StackedMLP, data index)
+    for alpha, vs in sorted(by_alpha.items()):
+        models, index, keys = [], [], []
+        for v in vs:
+            rule = (split_rules or {}).get(v.split, v.split)
+            for i, sd in enumerate(seeds):
+                g = stream(sd, tag, "split", v.split, alpha)
+                models.append(expand(warm[i], alpha, rule, groups=groups if v.split == "clause" else None, generator=g))
+                index.append(i)
+                keys.append(v.key)
+        stacks.append((keys, StackedMLP.from_sequentials(models), torch.tensor(index)))
+
+    if any(v.split == "dense" for v in variants):
+        dense_trainer.fit(schedule.post_epochs, orders("post"), progress=progress, desc="dense")
+        stacks.insert(0, (["dense"] * s, dense, torch.arange(s)))
+    run = Run(seeds)
+    for keys, model, index in stacks:
+        if keys[0] != "dense":
+            Trainer(model, x_train, y_train, index, lr=schedule.lr, batch_size=schedule.batch_size).fit(
+                schedule.post_epochs, orders("post"), progress=progress, desc=f"FPE α={model.sizes[1] // sizes[1]}")
+        test_acc = model.accuracy(x_test, y_test, index)
+        train_acc = model.accuracy(x_train, y_train, index)
+        nnz = model.nonzeros()
+        for key in dict.fromkeys(keys):
+            sel = torch.tensor([k == key for k in keys])
+            cell = Cell(test_acc[sel], train_acc[sel], nnz[sel])
+            if keep_models:
+                cell = Cell(cell.test_acc, cell.train_acc, cell.nonzeros, **_stack_state(model, sel),
+                            warm=warm_state if key == "dense" else None)
+            run.cells[task, h_index, key] = cell
+    return run
+
+
+def stacked_data(x_train, y_train, x_test, y_test, seeds: Iterable[int]):
+    """The same fixed data for every seed, as the ``(S, N, ...)`` views :func:`run_schedule` takes."""
+    s = len(list(seeds))
+    return tuple(t.unsqueeze(0).expand(s, *t.shape) for t in (x_train, y_train, x_test, y_test))
