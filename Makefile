@@ -23,7 +23,9 @@ LONGEST_FIRST := 03_load_sweeps 05_real_data 03_heat_maps 03_calibration 01_fpe_
 ORDERED := $(filter $(NAMES),$(LONGEST_FIRST)) $(filter-out $(LONGEST_FIRST),$(NAMES))
 EXECUTED := $(ORDERED:%=book/%.ipynb)
 QUICK := $(NAMES:%=_build/quick/%.ipynb)
-FPE_SRC := $(shell find fpe -name '*.py' -o -name '*.c')
+# Each executed notebook depends on its source and on the fpe files it really imports, transitively
+# (fpe/deps.py walks the import statements; no hand-kept list): _build/deps.mk holds those rules.
+FPE_FILES := $(shell find fpe -name '*.py' -o -name '*.c')
 JB_FLAGS := -W --keep-going --all
 
 export PYTHONHASHSEED := 0
@@ -72,10 +74,18 @@ _build/src/%.ipynb: notebooks/%.py | $(STAMP)
 	$(BIN)/jupytext --quiet --to ipynb --output $@ $<
 
 # Executed notebooks of the chosen profile; the book renders these (commit them for PROFILE=paper).
-book/%.ipynb: _build/src/%.ipynb $(FPE_SRC) $(FORCE_EXEC) | $(STAMP)
+book/%.ipynb: _build/src/%.ipynb $(FORCE_EXEC) | $(STAMP)
 	$(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
 	  -p profile $(PROFILE) -p progress False $< $@
-	$(PY) -m fpe.nbclean $@
+	$(PY) -m fpe.book.nbclean $@
+
+_build/deps.mk: $(FPE_FILES) $(SOURCES)
+	mkdir -p $(@D)
+	$(PYTHON) fpe/deps.py makefile $(SOURCES) > $@
+
+ifeq ($(filter help setup clean,$(MAKECMDGOALS)),)
+-include _build/deps.mk
+endif
 
 # Recompute every notebook, JOBS at a time (each notebook uses FPE_THREADS=1 thread by default).
 execute: | $(STAMP)
@@ -87,7 +97,7 @@ book: execute
 FORCE:
 
 html: | $(STAMP)
-	$(PY) -m fpe.report
+	$(PY) -m fpe.book.report
 	rm -rf _build/html _build/jb/_build/html
 	$(BIN)/jupyter-book build . --path-output _build/jb $(JB_FLAGS)
 	rm -rf _build/html && cp -r _build/jb/_build/html _build/html
@@ -125,7 +135,7 @@ bench: | $(STAMP)
 
 # make references PROFILE=quick [NOTEBOOKS="02_headline ..."]: store results as the new references.
 references: | $(STAMP)
-	$(PY) -c "from fpe.results import write_references; print(*write_references('$(PROFILE)', notebooks='$(NOTEBOOKS)'.split() or None), sep='\n')"
+	$(PY) -c "from fpe.book.results import write_references; print(*write_references('$(PROFILE)', notebooks='$(NOTEBOOKS)'.split() or None), sep='\n')"
 
 clean:
 	rm -rf _build .cache results/quick

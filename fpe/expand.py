@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .mlp import check_mlp
-from .splits import SPLITS, check_assignment, check_groups, clause_assignment, random_assignment
+from .splits import SPLITS, SplitRule, check_assignment, check_groups, clause_assignment, random_assignment
 
 __all__ = ["expand", "split_copy", "count_nonzero"]
 
@@ -47,14 +47,8 @@ def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
     return total
 
 
-def expand(
-    model: nn.Sequential,
-    alpha: int,
-    split="random",
-    *,
-    groups: Sequence[Sequence[int]] | None = None,
-    generator: torch.Generator | None = None,
-) -> nn.Sequential:
+def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", *,
+           groups: Sequence[Sequence[int]] | None = None, generator: torch.Generator | None = None) -> nn.Sequential:
     """Fixed Parameter Expansion of a trained MLP (the paper, as we read it, section 2).
 
     Args:
@@ -90,14 +84,8 @@ def expand(
     return out
 
 
-def split_copy(
-    model: nn.Sequential,
-    alpha: int,
-    split="random",
-    *,
-    groups: Sequence[Sequence[int]] | None = None,
-    generator: torch.Generator | None = None,
-) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+def split_copy(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", *,
+               groups: Sequence[Sequence[int]] | None = None, generator: torch.Generator | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
     """Steps 1-3 of FPE without the prune: the expanded weights and biases of every ``Linear``.
 
     Same arguments and checks as :func:`expand`. The first ``Linear`` keeps the non-zero count of

@@ -22,7 +22,7 @@ import torch
 SPLITS = ("random", "clause", "gram")
 SplitRule = Callable[[torch.Tensor, int, "torch.Generator | None"], torch.Tensor]
 
-__all__ = ["SPLITS", "random_assignment", "clause_assignment", "check_groups", "check_assignment"]
+__all__ = ["SPLITS", "SplitRule", "random_assignment", "clause_assignment", "check_groups", "check_assignment"]
 
 
 def random_assignment(h: int, fan_in: int, alpha: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -8,7 +8,7 @@ import jupytext
 import pytest
 import yaml
 
-from fpe import colab
+from fpe.book import colab
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("*.py"))

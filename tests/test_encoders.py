@@ -1,4 +1,4 @@
-"""Tests of the encoders, the embedding cache and the Gram split (fpe.datasets.encoders, fpe.gram)."""
+"""Tests of the encoders and the Gram split (fpe.datasets.encoders, fpe.gram)."""
 from __future__ import annotations
 
 import importlib.util
@@ -17,36 +17,6 @@ from fpe.gram import balanced_groups, gram_assignment
 def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FPE_CACHE", raising=False)
-
-
-def test_embedding_cache_is_reused_and_float16():
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {"train": torch.randn(5, 3, dtype=torch.float64), "labels": torch.arange(5)}
-
-    a = encoders.embed_cached("toy", "enc", {"size": 8}, compute)
-    b = encoders.embed_cached("toy", "enc", {"size": 8}, compute)
-    assert len(calls) == 1  # the second run computes nothing
-    assert a["train"].dtype == torch.float16 and a["labels"].dtype == torch.int64
-    assert torch.equal(a["train"], b["train"])
-    encoders.embed_cached("toy", "enc", {"size": 16}, compute)  # other preprocessing, other entry
-    assert len(calls) == 2
-    assert encoders.embedding_path("toy", "enc", {"size": 8}) != encoders.embedding_path("toy", "enc", {"size": 8}, version="9.9")
-
-
-def test_corrupt_cache_entry_is_recomputed():
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {"x": torch.ones(2)}
-
-    encoders.embed_cached("toy", "enc", {}, compute)
-    encoders.embedding_path("toy", "enc", {}).write_bytes(b"garbage")
-    assert torch.equal(encoders.embed_cached("toy", "enc", {}, compute)["x"], torch.ones(2, dtype=torch.float16))
-    assert len(calls) == 2
 
 
 def test_random_projection_is_fixed_and_seeded():

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fpe
-from fpe.training.stacked import init_mlp
-from fpe.expand import linear_layers, weight_masks
+from fpe.mlp import init_mlp
+from fpe.mlp import linear_layers, weight_masks
 from fpe.tasks import clause_groups
 
 

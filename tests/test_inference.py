@@ -9,7 +9,7 @@ from torch import nn
 
 import fpe
 from fpe.cost import inference as inf
-from fpe.training.stacked import init_mlp
+from fpe.mlp import init_mlp
 from fpe.cost.bench import integer_agreement
 
 

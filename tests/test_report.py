@@ -14,12 +14,21 @@ def test_committed_pages_are_exactly_what_the_results_generate():
     assert (ROOT / "book" / "provenance.md").read_text() == report.provenance_page("paper", ROOT)
     readme = (ROOT / "README.md").read_text()
     assert report.START + "\n" + report.readme_table("paper", ROOT) + "\n" + report.END in readme
+    assert report.LAYOUT_START + "\n" + report.layout_table(ROOT) + "\n" + report.LAYOUT_END in readme
+
+
+def test_the_layout_table_names_every_module_of_the_package():
+    table = report.layout_table(ROOT)
+    modules = [p for p in (ROOT / "fpe").rglob("*.py") if p != ROOT / "fpe" / "__init__.py"]
+    assert len(table.splitlines()) == 2 + len(modules)
+    assert all(p.stem in table for p in modules)
+    assert all(layer in report.LAYERS for layer in {p.relative_to(ROOT / "fpe").parts[0] for p in modules if p.parent != ROOT / "fpe"})
 
 
 def test_pages_change_only_when_results_change(tmp_path):
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tmp_path / name)
-    (tmp_path / "fpe").mkdir()
+    shutil.copytree(ROOT / "fpe", tmp_path / "fpe")
     shutil.copytree(ROOT / "results", tmp_path / "results")
     shutil.copytree(ROOT / "book", tmp_path / "book")
     report.write_all("paper", tmp_path)

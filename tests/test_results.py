@@ -1,10 +1,9 @@
-"""The verdict rule, result files, reference checks and the cache."""
+"""The verdict rule, result files and reference checks."""
 import json
 
 import pytest
 import torch
 
-from fpe import cache
 from fpe.repro import ReferenceMismatch, check, derive_seed, generator
 from fpe.book.results import Results, verdict, write_references
 
@@ -63,24 +62,6 @@ def test_bad_profile_is_rejected():
 def test_generators_depend_only_on_seed_and_tags():
     assert derive_seed(1, "a") == derive_seed(1, "a") != derive_seed(1, "b")
     assert torch.equal(torch.rand(3, generator=generator(5, "x")), torch.rand(3, generator=generator(5, "x")))
-
-
-def test_cache_reuses_and_survives_corruption(tmp_path, monkeypatch):
-    monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path))
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {"a": torch.arange(3)}
-
-    assert torch.equal(cache.cached("t", {"k": 1}, compute)["a"], torch.arange(3))
-    assert torch.equal(cache.cached("t", {"k": 1}, compute)["a"], torch.arange(3))
-    assert len(calls) == 1
-    cache.cache_path("t", {"k": 1}).write_bytes(b"garbage")
-    cache.cached("t", {"k": 1}, compute)
-    assert len(calls) == 2
-    cache.cached("t", {"k": 2}, compute)
-    assert len(calls) == 3
 
 
 def test_paired_pvalue_is_scipys_paired_test_with_the_degenerate_cases_named():

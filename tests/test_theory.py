@@ -187,8 +187,8 @@ def test_bad_input_names_the_parameter(call, name):
 
 def test_support_statistics_on_fpe_expand_masks():
     import fpe
-    from fpe.training.stacked import init_mlp
-    from fpe.expand import linear_layers
+    from fpe.mlp import init_mlp
+    from fpe.mlp import linear_layers
 
     k, m, h = 2, 4, 6
     model = init_mlp([k * m, h, 1], torch.Generator().manual_seed(0))

@@ -2,10 +2,10 @@
 import torch
 
 import fpe
-from fpe.training.stacked import StackedMLP, init_mlp
-from fpe.expand import linear_layers
+from fpe.mlp import init_mlp
+from fpe.mlp import linear_layers
 from fpe.tasks import make_dnf
-from fpe.training.stacked import Trainer, evaluate
+from fpe.training.stacked import StackedMLP, Trainer
 from plain import plain_train
 
 
@@ -34,7 +34,7 @@ def test_batched_trainer_matches_plain_adam_runs():
             zero = lin.weight_mask == 0
             assert (stack.weights[layer][i][zero] == 0).all() and (weight[zero] == 0).all()
         assert stack.nonzeros()[i] <= fpe.count_nonzero(dense[0])
-    acc = evaluate(stack, x, y, data_index)
+    acc = stack.accuracy(x, y, data_index)
     assert acc.shape == (3,) and ((0 <= acc) & (acc <= 100)).all()
 
 

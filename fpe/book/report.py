@@ -4,8 +4,9 @@ Everything here is computed from ``results/<profile>/*.json`` (written by the no
 the executed notebooks in ``book/``; nothing is typed by hand. The output is deterministic (no
 timestamps), so the pages change only when results change.
 
-``python -m fpe.book.report`` writes ``book/results.md``, ``book/provenance.md`` and the block between
-the ``<!-- results:start -->`` and ``<!-- results:end -->`` markers of ``README.md``.
+``python -m fpe.book.report`` writes ``book/results.md``, ``book/provenance.md``, the block between
+the ``<!-- results:start -->`` and ``<!-- results:end -->`` markers of ``README.md`` and the package
+table between its ``<!-- layout:start -->`` and ``<!-- layout:end -->`` markers.
 """
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ HEADLINE = [
     ("02_headline", "acc_clause_a4"),
 ]
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+LAYOUT_START, LAYOUT_END = "<!-- layout:start -->", "<!-- layout:end -->"
+# the package's layers, lowest first (fpe/deps.py and tests/test_cache.py hold the import order to it)
+LAYERS = ("", "training", "datasets", "experiments", "cost", "book")
+METHOD = ("expand", "splits", "gram", "mlp")  # the method, listed first
 
 
 def load_results(profile: str = "paper", root: Path | None = None) -> dict[str, dict]:
@@ -186,6 +191,41 @@ def readme_table(profile: str = "paper", root: Path | None = None) -> str:
     return "\n".join(rows)
 
 
+def _first_sentence(path: Path) -> str:
+    import ast
+
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    text = " ".join(doc.split())
+    end = text.find(". ")
+    text = text if end < 0 else text[: end + 1]
+    text = re.sub(r":\w+:`~?([\w.]+)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)  # Sphinx roles
+    return text.replace("``", "`").replace("|", "\\|")
+
+
+def layout_table(root: Path | None = None) -> str:
+    """The README's table of the package: every module of ``fpe/`` with the first sentence of its
+    docstring, layer by layer from the method up (generated, so it cannot drift from the code)."""
+    pkg = project_root(root) / "fpe"
+    rows = ["| module | what |", "|---|---|"]
+    for layer in LAYERS:
+        folder = pkg / layer if layer else pkg
+        for path in sorted(folder.glob("*.py"), key=lambda p: (p.name != "__init__.py", p.stem not in METHOD,
+                                                               METHOD.index(p.stem) if p.stem in METHOD else 0, p.name)):
+            if layer == "" and path.name == "__init__.py":
+                continue
+            name = ".".join(("fpe", *path.relative_to(pkg).with_suffix("").parts)).removesuffix(".__init__")
+            rows.append(f"| `{name}` | {_first_sentence(path)} |")
+    return "\n".join(rows)
+
+
+def _replace_block(text: str, start: str, end: str, body: str) -> str:
+    if start not in text or end not in text:
+        return text
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def write_all(profile: str = "paper", root: Path | None = None) -> list[Path]:
     """Write the results page, the provenance page and the README block; returns changed files."""
     root = project_root(root)
@@ -198,13 +238,11 @@ def write_all(profile: str = "paper", root: Path | None = None) -> list[Path]:
     readme = root / "README.md"
     if readme.is_file():
         old = readme.read_text()
-        if START in old and END in old:
-            head, rest = old.split(START, 1)
-            _, tail = rest.split(END, 1)
-            new = f"{head}{START}\n{readme_table(profile, root)}\n{END}{tail}"
-            if new != old:
-                atomic_write_text(readme, new)
-                changed.append(readme)
+        new = _replace_block(old, START, END, readme_table(profile, root))
+        new = _replace_block(new, LAYOUT_START, LAYOUT_END, layout_table(root))
+        if new != old:
+            atomic_write_text(readme, new)
+            changed.append(readme)
     return changed
 
 
