@@ -21,7 +21,9 @@ def test_the_layout_table_names_every_module_of_the_package():
     table = report.layout_table(ROOT)
     modules = [p for p in (ROOT / "fpe").rglob("*.py") if p != ROOT / "fpe" / "__init__.py"]
     assert len(table.splitlines()) == 2 + len(modules)
-    assert all(p.stem in table for p in modules)
+    names = {".".join(("fpe", *p.relative_to(ROOT / "fpe").with_suffix("").parts)).removesuffix(".__init__") for p in modules}
+    assert all(f"| `{n}` |" in table for n in names)
+    assert table.splitlines()[2].startswith("| `fpe.expand` |")  # the method first
     assert all(layer in report.LAYERS for layer in {p.relative_to(ROOT / "fpe").parts[0] for p in modules if p.parent != ROOT / "fpe"})
 
 

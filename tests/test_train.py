@@ -51,6 +51,6 @@ def test_cross_entropy_for_several_classes_trains():
     x = torch.randn(1, 256, 5, generator=g)
     y = (x[0, :, 0] > 0).long().unsqueeze(0) + (x[0, :, 1] > 0).long().unsqueeze(0)
     stack = StackedMLP.from_sequentials([init_mlp([5, 8, 3], g)])
-    before = evaluate(stack, x, y, torch.tensor([0]))
+    before = stack.accuracy(x, y, torch.tensor([0]))
     Trainer(stack, x, y, lr=1e-2, batch_size=64).fit(30, [torch.Generator().manual_seed(1)])
-    assert evaluate(stack, x, y, torch.tensor([0])) > max(before, 80)
+    assert stack.accuracy(x, y, torch.tensor([0])) > max(before, 80)
