@@ -82,9 +82,9 @@ from IPython.display import Markdown, display
 from fpe.book.results import Results
 from fpe.experiments.boolean import BooleanSetup, boolean_datasets, run_boolean
 from fpe.experiments.schedule import DENSE, Variant
-from fpe.metrics import accuracy_per_nonzero, paired_pvalue, relative_improvement
+from fpe.metrics import accuracy_per_nonzero, benjamini_hochberg, paired_pvalue, relative_improvement
 from fpe.plot import accuracy_by_variant
-from fpe.repro import set_determinism
+from fpe.repro import seeds, set_determinism
 from fpe.tasks import count_threshold_accuracy
 
 PROFILES = {  # samples seen per phase: the paper's 1000 epochs over 4096 samples (quick: 100 epochs)
@@ -94,7 +94,7 @@ PROFILES = {  # samples seen per phase: the paper's 1000 epochs over 4096 sample
 if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 cfg = PROFILES[profile]
-SEEDS = list(range(cfg["seeds"]))
+SEEDS = seeds(cfg["seeds"])  # held out: the calibration chapter never saw these seeds
 THREADS = set_determinism()
 EPOCHS = max(1, cfg["samples"] // BooleanSetup().n_train)
 setup = BooleanSetup(m=8, h=8, warmup_epochs=EPOCHS, post_epochs=EPOCHS)
@@ -133,13 +133,15 @@ print(f"count-of-ones floor: {np.mean(floors):.1f} ± {np.std(floors, ddof=1) if
 # %% [markdown]
 # ## Results against the paper
 #
-# The paper's 88.7 % and 99.4 % are compared with both `alpha` rows, since the headline does not
-# state `alpha`. The relative improvements are compared with the paper's Figure 4a at `h = 8`
-# (read off the figure, ±3 points). Verdict rule (stated once, in `fpe.book.results.verdict`):
-# **reproduced** when the paper's value lies within our mean ± 2 standard errors or within 3 points;
-# **same direction** when not, but our effect has the paper's sign against dense and is more than
-# 2 standard errors from zero; otherwise **not reproduced**. The p-value is a paired t-test of the
-# variant against dense over seeds (`scipy.stats.ttest_rel`, via `fpe.metrics.paired_pvalue`).
+# The headline does not state `alpha`. Declared before the comparison: the **primary** comparison
+# of the paper's 88.7 % and 99.4 % is at `alpha = 2` (the paper's headline setting as we read it);
+# `alpha = 4` is reported as **secondary** and not counted. The accuracies of FPE are judged as
+# effects over dense (ours over our dense, the paper's over its 78.7 %); the dense accuracy, which
+# has no baseline, counts as told apart when our 95 % interval is at most ±5 points wide. The
+# relative improvements repeat the paper's Figure 4a at `h = 8`, whose primary comparison is in the
+# load-sweep chapter. Every verdict follows {doc}`the verdict rule <verdicts>`. The p-value is a paired
+# t-test of the variant against dense over seeds (`fpe.metrics.paired_pvalue`); `q` is its
+# Benjamini-Hochberg adjustment over the four tests of this table.
 
 # %%
 PAPER_ACC = {"dense": 78.7, "random_a2": 88.7, "random_a4": 88.7, "clause_a2": 99.4, "clause_a4": 99.4}
@@ -149,13 +151,14 @@ dense_mean = float(acc["dense"].mean())
 for v in VARIANTS:
     k = v.key
     results.add(f"acc_{k}", acc[k], label=f"test accuracy, {label[k]}", paper=PAPER_ACC[k],
-                source="text" + (" (α not stated)" if k != "dense" else ""),
-                baseline=None if k == "dense" else dense_mean, paper_baseline=None if k == "dense" else PAPER_ACC["dense"])
+                source="text" + (" (α not stated)" if k != "dense" else ""), resolution=5.0 if k == "dense" else None,
+                baseline=None if k == "dense" else dense_mean, paper_baseline=None if k == "dense" else PAPER_ACC["dense"],
+                primary=f"02_headline/acc_{v.split}_a2" if v.alpha == 4 else None)
 for v in VARIANTS[1:]:
     k = v.key
     rel = relative_improvement(acc[k], acc["dense"])  # paired per seed
     results.add(f"rel_{k}", rel, label=f"relative improvement over dense, {label[k]}", paper=PAPER_REL_FIG4A[k],
-                source="Figure 4a, h=8", baseline=0.0)
+                source="Figure 4a, h=8", baseline=0.0, primary=f"03_load_sweeps/rel_h_{k}_m8_h8")
 for v in VARIANTS:
     results.add(f"train_acc_{v.key}", train_acc[v.key], label=f"train accuracy, {label[v.key]}")
 for v in VARIANTS:
@@ -166,20 +169,21 @@ for v in VARIANTS[1:]:
     assert (nonzeros[v.key] <= dense_nnz).all(), "FPE must not add non-zero weights"
 
 pvals = {v.key: paired_pvalue(acc[v.key], acc["dense"]) for v in VARIANTS[1:]}
-rows = ["| model | test accuracy (%) | train accuracy (%) | paper (%) | rel. improvement (%) | paper Fig. 4a (%) | p vs dense | verdict (accuracy) |",
-        "|---|---|---|---|---|---|---|---|"]
+qvals = dict(zip(pvals, benjamini_hochberg(list(pvals.values()))))
+rows = ["| model | test accuracy (%) | train accuracy (%) | paper (%) | rel. improvement (%) | paper Fig. 4a (%) | p vs dense | q (BH) | verdict (accuracy) |",
+        "|---|---|---|---|---|---|---|---|---|"]
 for v in VARIANTS:
     k = v.key
     a, t = results[f"acc_{k}"], results[f"train_acc_{k}"]
     r = results.numbers.get(f"rel_{k}")
     rel_txt = f"{r.value:+.1f} ± {r.spread:.1f}" if r else "–"
     rows.append(f"| {label[k]} | {a.value:.1f} ± {a.spread:.1f} | {t.value:.1f} ± {t.spread:.1f} | {PAPER_ACC[k]} | {rel_txt} | "
-                f"{PAPER_REL_FIG4A.get(k, '–')} | {pvals.get(k, float('nan')):.2g} | {a.verdict} |")
-rows.append(f"| count-of-ones floor | {np.mean(floors):.1f} | | | | | | |")
+                f"{PAPER_REL_FIG4A.get(k, '–')} | {pvals.get(k, float('nan')):.2g} | {qvals.get(k, float('nan')):.2g} | {a.verdict} |")
+rows.append(f"| count-of-ones floor | {np.mean(floors):.1f} | | | | | | | |")
 display(Markdown(f"**{len(SEEDS)} seeds**, {setup.warmup_epochs} + {setup.post_epochs} epochs, m = {setup.m}, h = {setup.h}, "
                  f"{dense_nnz} non-zero weights per model (biases not counted).\n\n" + "\n".join(rows)))
 
-# %%
+# %% tags=["finding"]
 fig = accuracy_by_variant([label[v.key] for v in VARIANTS], [acc[v.key] for v in VARIANTS],
                           paper=[PAPER_ACC[v.key] for v in VARIANTS], floor=float(np.mean(floors)))
 fig.axes[0].set_title(f"8 clauses, 8 neurons: test accuracy over {len(SEEDS)} seeds (dots), mean ± std", fontsize=9)
@@ -195,7 +199,7 @@ plt.show()
 
 # %%
 results.meta.update(setup=setup.__dict__, seeds=SEEDS, variants=[v.key for v in VARIANTS],
-                    p_values_vs_dense=pvals)
+                    p_values_vs_dense=pvals, q_values_vs_dense=qvals)
 results.save()
 display(Markdown(results.table()))
 

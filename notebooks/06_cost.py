@@ -167,7 +167,7 @@ assert all(p["rel_error"] < 1e-5 for p in pts), "a form disagrees with the maske
 # random split every block of sibling rows holds a non-zero, so it stores the masked dense matrix
 # again; the compact form moves the weights plus an int16 index each (1.5x).
 
-# %%
+# %% tags=["finding"]
 hd, hh = HEAD["d"], HEAD["h"]
 dense_bytes = by[(hd, hh, cfg.alphas[0], 1, "dense")]["stored_bytes"]
 rows = ["| form | " + " | ".join(f"α={a}: weights + indices (MB) | × dense" for a in cfg.alphas) + " |",

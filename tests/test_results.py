@@ -4,21 +4,100 @@ import json
 import pytest
 import torch
 
-from fpe.repro import ReferenceMismatch, check, derive_seed, generator
-from fpe.book.results import Results, verdict, write_references
+from pathlib import Path
+
+from fpe.book.results import Results, recompute_verdict, write_references
+from fpe.book.verdicts import VERDICTS, half_width, paper_uncertainty, verdict
+from fpe.metrics import benjamini_hochberg
+from fpe.repro import SEED_BASES, ReferenceMismatch, check, derive_seed, generator, seeds
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
+# one case per branch of the rule (fpe.book.verdicts); t(0.975, 9) = 2.262, so with std 1 and 10 seeds
+# our interval is mean +/- 0.715
 @pytest.mark.parametrize("mean, std, n, paper, kw, expected", [
-    (80.0, 2.0, 10, 78.7, {}, "reproduced"),            # within 3 points
-    (70.0, 20.0, 4, 88.0, {}, "reproduced"),            # within 2 SE (SE = 10)
-    (90.0, 1.0, 10, 99.4, dict(baseline=80.0, paper_baseline=78.7), "same direction"),
-    (80.5, 5.0, 10, 99.4, dict(baseline=80.0, paper_baseline=78.7), "not reproduced"),  # effect within noise
-    (70.0, 1.0, 10, 99.4, dict(baseline=80.0, paper_baseline=78.7), "not reproduced"),  # wrong sign
-    (5.0, 1.0, 10, 40.0, dict(baseline=0.0), "same direction"),
+    (80.0, 1.0, 10, 80.5, dict(resolution=5.0), "reproduced"),                     # intervals meet, narrow
+    (80.0, 1.0, 10, 81.0, dict(resolution=5.0, paper_uncertainty=0.3), "reproduced"),  # met only through the paper's own ±
+    (80.0, 1.0, 10, 81.0, dict(resolution=5.0), "not reproduced"),                  # no baseline, no overlap, narrow
+    (80.0, 20.0, 4, 88.0, dict(resolution=5.0), "inconclusive"),                    # overlap, but far too wide to tell
+    (20.0, 1.0, 10, 40.0, dict(baseline=0.0), "partly reproduced"),                 # same sign, significant, half the size
+    (-5.0, 1.0, 10, 40.0, dict(baseline=0.0), "not reproduced"),                    # opposite sign, significant
+    (0.2, 1.0, 10, 40.0, dict(baseline=0.0), "not reproduced"),                     # no effect where the paper has one
+    (2.0, 30.0, 10, 40.0, dict(baseline=0.0), "inconclusive"),                      # no effect, but too wide to tell
+    (39.0, 1.0, 10, 40.0, dict(baseline=0.0, paper_uncertainty=2.5), "reproduced"),
+    (1.5, 0.05, 10, 1.6, dict(baseline=1.0, paper_uncertainty=0.1), "reproduced"),  # a fold change: baseline 1
+    (1.2, 0.05, 10, 2.0, dict(baseline=1.0, paper_uncertainty=0.1), "partly reproduced"),
+    (20.0, 1.0, 10, 40.0, dict(baseline=0.0, substitute=True), "partly reproduced on a substitute"),
+    (68.0, 0.0, 1, 68.0, dict(kind="check"), "check passed"),
+    (67.0, 0.0, 1, 68.0, dict(kind="check"), "check failed"),
+    (71.0, 3.0, 5, 56.0, dict(kind="calibration"), "circular (calibration target)"),
+    (0.1, 0.5, 10, 0.0, dict(kind="null", margin=1.0), "equivalent"),
+    (3.0, 0.5, 10, 0.0, dict(kind="null", margin=1.0), "not equivalent"),
+    (0.5, 3.0, 10, 0.0, dict(kind="null", margin=1.0), "inconclusive"),
     (5.0, 1.0, 10, None, {}, "no paper value"),
 ])
-def test_verdict_rule(mean, std, n, paper, kw, expected):
+def test_verdict_rule_branch_by_branch(mean, std, n, paper, kw, expected):
     assert verdict(mean, std, n, paper, **kw) == expected
+
+
+def test_verdict_rule_refuses_what_it_cannot_judge():
+    with pytest.raises(ValueError, match="resolution"):
+        verdict(80.0, 1.0, 10, 81.0)  # no baseline and no resolution: "narrow enough" is undefined
+    with pytest.raises(ValueError, match="margin"):
+        verdict(0.0, 1.0, 10, 0.0, kind="null")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        verdict(0.0, 1.0, 10, 0.0, kind="reproduction")
+
+
+def test_student_t_interval_and_paper_uncertainties():
+    from scipy import stats
+
+    assert half_width(2.0, 5) == pytest.approx(stats.t.ppf(0.975, 4) * 2.0 / 5 ** 0.5)
+    assert half_width(2.0, 1) == 0.0
+    assert paper_uncertainty(78.7, "text", "%") == pytest.approx(0.05)
+    assert paper_uncertainty(0.58, "Figure 3", "R²") == pytest.approx(0.005)
+    assert paper_uncertainty(100.2, "real-data table (width not stated)", "%") == pytest.approx(0.05)
+    assert paper_uncertainty(34.0, "Figure 4a", "%") == 2.5
+    assert paper_uncertainty(10.0, "Figure 5, CIFAR-100 (CLIP), α=4", "%") == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="no reading uncertainty"):
+        paper_uncertainty(1.0, "a blog post", "%")
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("results/paper/*.json")), ids=lambda p: p.stem)
+def test_every_recorded_verdict_follows_the_rule_from_its_stored_inputs(path):
+    for n in json.loads(path.read_text())["numbers"]:
+        assert n["verdict"] == recompute_verdict(n), n["id"]
+        assert n["verdict"] in VERDICTS
+
+
+def test_no_paper_value_is_reproduced_by_a_tolerance_wider_than_its_own_uncertainty():
+    for path in ROOT.glob("results/paper/*.json"):
+        for n in json.loads(path.read_text())["numbers"]:
+            if n["verdict"].startswith("reproduced"):
+                half = half_width(n["spread"], n["n_seeds"])
+                assert abs(n["value"] - n["paper"]) <= half + n["paper_uncertainty"] + 1e-12, (path.stem, n["id"])
+
+
+def test_reported_seeds_are_disjoint_from_the_calibration_seeds():
+    assert not set(seeds(1000, "calibration")) & set(seeds(1000))
+    with pytest.raises(ValueError, match="purpose"):
+        seeds(3, "tuning")
+    for path in ROOT.glob("results/paper/*.json"):
+        data = json.loads(path.read_text())
+        used = data["meta"].get("seeds")
+        if used and path.stem != "03_calibration":
+            assert min(used) >= SEED_BASES["reported"], path.stem
+
+
+def test_benjamini_hochberg_matches_scipy():
+    import numpy as np
+    from scipy import stats
+
+    p = [0.01, 0.04, 0.03, 0.2, 0.5, 0.001]
+    np.testing.assert_allclose(benjamini_hochberg(p), stats.false_discovery_control(p), rtol=1e-12)
+    q = benjamini_hochberg([0.01, float("nan"), 0.02])
+    assert np.isnan(q[1]) and q[0] == pytest.approx(0.02) and q[2] == pytest.approx(0.02)
 
 
 def test_check_raises_outside_tolerance_and_names_the_number():
@@ -35,13 +114,14 @@ def test_results_round_trip_and_reference_check(tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "fpe").mkdir()
     res = Results("nb", "quick", root=tmp_path)
-    res.add("acc", [70.0, 72.0, 74.0], label="accuracy", paper=78.7, baseline=None)
+    res.add("acc", [70.0, 72.0, 74.0], label="accuracy", paper=78.7, source="text", resolution=5.0)
     res.add("count", 264, label="non-zeros", unit="count")
     path = res.save()
     data = json.loads(path.read_text())
     assert path == tmp_path / "results" / "quick" / "nb.json"
     assert data["numbers"][0]["value"] == pytest.approx(72.0) and data["numbers"][0]["spread"] == pytest.approx(2.0)
     assert data["numbers"][0]["verdict"] == "not reproduced" and data["numbers"][0]["n_seeds"] == 3
+    assert data["numbers"][0]["paper_uncertainty"] == pytest.approx(0.05) and data["code_hash"] is None
     with pytest.raises(FileNotFoundError, match="make references"):
         res.check_references()
     write_references("quick", root=tmp_path)

@@ -1,15 +1,10 @@
-"""Recorded numbers, the verdict rule, and the ``results/<profile>/<notebook>.json`` files.
+"""Recorded numbers, their verdicts, and the ``results/<profile>/<notebook>.json`` files.
 
 Every notebook records the numbers it recomputes with :class:`Results`: for each number an id, the
-mean over seeds, its spread (sample standard deviation) and seed count, the paper's value (if any)
-and a verdict by :func:`verdict`, the one rule used everywhere in the book:
-
-- ``reproduced``: the paper's value lies within our mean +/- 2 standard errors, or within the
-  figure-reading tolerance (default +/- 3 points) of our mean;
-- ``same direction``: not reproduced, but the effect has the paper's sign relative to a baseline
-  (e.g. FPE above dense) and our effect is more than 2 standard errors away from the baseline;
-- ``not reproduced``: neither;
-- ``no paper value``: the paper gives no number to compare with.
+mean over seeds, its spread (sample standard deviation), seed count and per-seed values, the paper's
+value (if any) with its own uncertainty and source, what kind of comparison it is, and a verdict by
+the one rule of :mod:`fpe.book.verdicts`. Everything the verdict depends on is stored with the number,
+so a test recomputes every recorded verdict (:func:`recompute_verdict`).
 
 The same files feed the book's tables and are compared against the stored references in
 ``references/<profile>/<notebook>.json`` (:meth:`Results.check_references`).
@@ -27,34 +22,17 @@ from ..deps import code_hash
 from ..metrics import mean_std, standard_error
 from ..paths import atomic_write_text, project_root
 from ..repro import check, environment
+from .verdicts import effect_ratio, verdict
+from .verdicts import paper_uncertainty as paper_uncertainty_of
 
-__all__ = ["VERDICTS", "FIGURE_TOLERANCE", "verdict", "Number", "Results", "write_references"]
+__all__ = ["Number", "Results", "recompute_verdict", "write_references"]
 
-VERDICTS = ("reproduced", "same direction", "not reproduced", "no paper value")
-FIGURE_TOLERANCE = 3.0  # points: how precisely a value can be read off the paper's figures
 PROFILES = ("quick", "paper")
-
-
-def verdict(mean: float, spread: float, n: int, paper: float | None, *, baseline: float | None = None,
-            paper_baseline: float | None = None, tolerance: float = FIGURE_TOLERANCE) -> str:
-    """The book's verdict rule (module docstring). ``baseline``/``paper_baseline`` enable 'same direction'."""
-    if paper is None:
-        return "no paper value"
-    se = standard_error(spread, n)
-    if abs(mean - paper) <= max(2.0 * se, tolerance):
-        return "reproduced"
-    if baseline is not None:
-        pb = baseline if paper_baseline is None else paper_baseline
-        paper_sign = math.copysign(1.0, paper - pb) if paper != pb else 0.0
-        ours = mean - baseline
-        if paper_sign != 0.0 and math.copysign(1.0, ours) == paper_sign and abs(ours) > 2.0 * se:
-            return "same direction"
-    return "not reproduced"
 
 
 @dataclass
 class Number:
-    """One recomputed number (mean over seeds) next to the paper's."""
+    """One recomputed number (mean over seeds) next to the paper's, with everything its verdict uses."""
 
     id: str
     label: str
@@ -68,6 +46,24 @@ class Number:
     note: str | None = None
     checked: bool = True  # compared with the stored reference (False for machine-dependent timings)
     values: list[float] = field(default_factory=list)  # per seed
+    paper_uncertainty: float | None = None  # half-width of the paper value (fpe.book.verdicts.paper_uncertainty)
+    baseline: float | None = None  # our baseline (e.g. 0 for a relative improvement, 1 for a fold change)
+    paper_baseline: float | None = None  # the paper's baseline, where it differs from ours
+    resolution: float | None = None  # for quantities without a baseline: the half-width that can tell
+    kind: str = "comparison"  # comparison, check, calibration or null (fpe.book.verdicts.KINDS)
+    substitute: bool = False  # computed on substitute data or a subset
+    margin: float | None = None  # equivalence margin of a null
+    primary: str | None = None  # "notebook/id" of the primary comparison of this paper value, if this is not it
+    ratio: float | None = None  # our effect over the paper's
+
+
+def recompute_verdict(number: dict) -> str:
+    """The verdict of a stored number, from its stored inputs (the check that every recorded verdict follows the rule)."""
+    return verdict(number["value"], number["spread"], number["n_seeds"], number["paper"],
+                   paper_uncertainty=number.get("paper_uncertainty") or 0.0, baseline=number.get("baseline"),
+                   paper_baseline=number.get("paper_baseline"), resolution=number.get("resolution"),
+                   kind=number.get("kind", "comparison"), substitute=number.get("substitute", False),
+                   margin=number.get("margin"))
 
 
 def _fmt(x: float | None, unit: str) -> str:
@@ -78,6 +74,30 @@ def _fmt(x: float | None, unit: str) -> str:
     if unit == "count":
         return f"{x:,.0f}"
     return f"{x:.4g}"
+
+
+def paper_cell(n: dict) -> str:
+    """The paper's value with its own uncertainty, as the tables show it."""
+    if n["paper"] is None:
+        return "–"
+    u = n.get("paper_uncertainty")
+    return _fmt(n["paper"], n["unit"]) + (f" ± {_fmt(u, n['unit'])}" if u else "")
+
+
+def ours_cell(n: dict) -> str:
+    return _fmt(n["value"], n["unit"]) + ("" if n["n_seeds"] < 2 else f" ± {_fmt(n['spread'], n['unit'])}")
+
+
+def verdict_cell(n: dict) -> str:
+    r = n.get("ratio")
+    extra = f" (ours/paper {r:.2f})" if r is not None and n["verdict"].startswith("partly") else ""
+    return n["verdict"] + extra + (f"; primary: {n['primary']}" if n.get("primary") else "")
+
+
+def table_row(n: dict, label: str | None = None) -> str:
+    """One row: quantity, ours (mean ± std), seeds, paper (± uncertainty), source, verdict."""
+    return (f"| {label or n['label']} | {ours_cell(n)} | {n['n_seeds']} | {paper_cell(n)} | {n.get('source') or '–'} | "
+            f"{verdict_cell(n)} |")
 
 
 class Results:
@@ -107,19 +127,27 @@ class Results:
 
     def add(self, id: str, values: Sequence[float] | float, *, label: str, paper: float | None = None,
             unit: str = "%", source: str | None = None, baseline: float | None = None,
-            paper_baseline: float | None = None, tolerance: float = FIGURE_TOLERANCE, note: str | None = None,
-            checked: bool = True) -> Number:
-        """Record a number from its per-seed ``values`` (or one value) and judge it by :func:`verdict`.
-
-        ``checked=False`` keeps a machine-dependent number (a timing) out of the reference check.
+            paper_baseline: float | None = None, paper_uncertainty: float | None = None, resolution: float | None = None,
+            kind: str = "comparison", substitute: bool = False, margin: float | None = None, primary: str | None = None,
+            note: str | None = None, checked: bool = True) -> Number:
+        """Record a number from its per-seed ``values`` (or one value) and judge it by
+        :func:`fpe.book.verdicts.verdict` (whose arguments these are; ``paper_uncertainty`` defaults to
+        the reading uncertainty of ``source``). ``primary`` names the primary comparison ("notebook/id")
+        of the same paper value when this is a repeat. ``checked=False`` keeps a machine-dependent number
+        (a timing) out of the reference check.
         """
         vals = [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
         if not vals:
             raise ValueError(f"values for {id!r} must not be empty")
         mean, std = mean_std(vals)
-        v = verdict(mean, std, len(vals), paper, baseline=baseline, paper_baseline=paper_baseline, tolerance=tolerance)
-        num = Number(id=id, label=label, value=mean, spread=std, n_seeds=len(vals), paper=paper, verdict=v,
-                     unit=unit, source=source, note=note, checked=checked, values=vals)
+        if paper is not None and paper_uncertainty is None:
+            paper_uncertainty = paper_uncertainty_of(paper, source, unit)
+        num = Number(id=id, label=label, value=mean, spread=std, n_seeds=len(vals), paper=paper, verdict="",
+                     unit=unit, source=source, note=note, checked=checked, values=vals,
+                     paper_uncertainty=paper_uncertainty, baseline=baseline, paper_baseline=paper_baseline,
+                     resolution=resolution, kind=kind, substitute=substitute, margin=margin, primary=primary,
+                     ratio=None if paper is None else effect_ratio(mean, paper, baseline, paper_baseline))
+        num.verdict = recompute_verdict(asdict(num))
         self.numbers[id] = num
         return num
 
@@ -146,12 +174,10 @@ class Results:
 
     def table(self, ids: Sequence[str] | None = None) -> str:
         """A Markdown table: label, ours (mean +/- std, seeds), paper, verdict."""
-        rows = ["| quantity | ours (mean ± std) | seeds | paper | paper's source | verdict |",
+        rows = ["| quantity | ours (mean ± std) | seeds | paper (± its uncertainty) | paper's source | verdict |",
                 "|---|---|---|---|---|---|"]
         for id in ids or list(self.numbers):
-            n = self.numbers[id]
-            ours = _fmt(n.value, n.unit) + ("" if n.n_seeds < 2 else f" ± {_fmt(n.spread, n.unit)}")
-            rows.append(f"| {n.label} | {ours} | {n.n_seeds} | {_fmt(n.paper, n.unit)} | {n.source or '–'} | {n.verdict} |")
+            rows.append(table_row(asdict(self.numbers[id])))
         return "\n".join(rows)
 
     def check_references(self) -> dict[str, float]:

@@ -1,0 +1,63 @@
+"""What the paper claims and shows, as the findings and coverage pages list it (the paper, as we read
+it, sections 1, 5 and 7). Data only: which recorded numbers decide each claim, and which figure panel,
+table or number family of the paper each chapter covers. The pages themselves, with every verdict and
+number, are generated from the result files by :mod:`fpe.book.report`.
+
+A number is named ``"notebook/id"``; a family is a notebook and an id prefix (every number whose id
+starts with it). ``paper_numbers`` counts the values the paper gives for a panel (read off our notes
+of the paper, section 5), so the coverage page can count what is compared and what is missing.
+"""
+from __future__ import annotations
+
+__all__ = ["CLAIMS", "PANELS"]
+
+# (key, the claim in our words, deciding numbers, families whose verdicts are tallied, the chapter whose
+#  tagged "finding" figure illustrates it)
+CLAIMS = [
+    ("clause", "Clause-aligned splitting raises accuracy on the Boolean task (and lowers interference).",
+     ["02_headline/acc_clause_a2", "03_load_sweeps/rel_h_clause_a2_m8_h8", "03_load_sweeps/fold_capacity_h_clause_a2_m8_h8"],
+     [("03_load_sweeps", "rel_h_clause_"), ("03_load_sweeps", "rel_m_clause_")], "02_headline"),
+    ("random", "Random splits recover much of that gain: fewer collisions, not exact assignment, drive it.",
+     ["02_headline/acc_random_a2", "03_load_sweeps/rel_h_random_a2_m8_h8", "03_load_sweeps/rel_m_random_a2_m14_h8"],
+     [("03_load_sweeps", "rel_h_random_"), ("03_load_sweeps", "rel_m_random_")], "03_load_sweeps"),
+    ("load", "The gain grows with polysemantic load (clauses per neuron), then falls off.",
+     ["03_load_sweeps/rel_m_clause_a4_m8_h8", "03_load_sweeps/rel_m_clause_a4_m14_h8", "03_load_sweeps/rel_m_clause_a4_m32_h8"],
+     [("03_load_sweeps", "rel_m_"), ("03_heat_maps", "heat_")], "03_heat_maps"),
+    ("realdata", "On real data, widening at a constant non-zero count helps consistently, most at small widths.",
+     ["05_real_data/table_fashion_random_a2", "05_real_data/table_cifar10_random_a4", "05_real_data/table_wordnet_random_a4"],
+     [("05_real_data", "table_"), ("05_real_data", "rel_")], "05_real_data"),
+    ("cost", "The right cost model is non-zero weights moved from memory, not FLOPs.",
+     [], [("06_cost", "")], "06_cost"),
+    ("theory", "(Theory) With random disjoint splits, two clauses still share a child with probability about alpha^-(2k-1).",
+     ["04_theory/p_pair_independent_k4_a2", "04_theory/mc_p_pair_independent_k4_a2"], [("04_theory", "")], "04_theory"),
+]
+
+# (panel, notebook or None, id prefixes, paper_numbers, status note where not at the paper's setting)
+PANELS = [
+    ("Headline accuracies, 8 clauses / 8 neurons (text)", "02_headline", ["acc_dense", "acc_random", "acc_clause"], 3, None),
+    ("Figure 2: first-layer weights of the 8-clause model", "03_load_sweeps", ["fig2_"], 0, None),
+    ("Figure 3: feature-capacity fold change vs h", "03_load_sweeps", ["fold_capacity_h_"], 44, None),
+    ("Figure 3: feature-capacity fold change vs m", "03_load_sweeps", ["fold_capacity_m_"], 22, None),
+    ("Figure 3: neuron-cosine fold change vs h and m", "03_load_sweeps", ["fold_cosine_"], 0,
+     "the paper gives ranges only; recomputed, not compared"),
+    ("Figure 3: R² of improvement on the fold changes", "03_load_sweeps", ["r2_"], 8, None),
+    ("Figure 4a: relative improvement vs h", "03_load_sweeps", ["rel_h_"], 44, None),
+    ("Figure 4b: relative improvement vs m", "03_load_sweeps", ["rel_m_"], 40, None),
+    ("Figure 4: accuracy per non-zero weight (implied dense accuracies)", "03_calibration", ["dense_m"], 7,
+     "calibration targets: circular, not counted as reproductions"),
+    ("Figure 4c: heat maps over h and m", "03_heat_maps", ["heat_"], 4, "range ends compared; 3 seeds"),
+    ("Theory: collision and coverage probabilities", "04_theory", ["p_", "mc_p_"], 1,
+     "the paper's formula and our derivation agree (checks)"),
+    ("Real-data table: FashionMNIST", "05_real_data", ["table_fashion_"], 4, "a training subset (5,000 of 60,000)"),
+    ("Real-data table: CIFAR-100 (CLIP)", "05_real_data", ["table_cifar10_"], 4,
+     "substitute: CIFAR-10 through EfficientNet-Lite0"),
+    ("Real-data table: ImageNet-100 (CLIP)", "05_real_data", ["table_wordnet_"], 4, "substitute: WordNet-100 glosses through MiniLM"),
+    ("Real-data table: ImageNet-1k (CLIP, 5-layer MLP)", None, [], 4, "missing: no ImageNet or CLIP weights offline, no 5-layer runs yet"),
+    ("Figure 5: relative improvement vs width (FashionMNIST, CIFAR-100, ImageNet-100)", "05_real_data", ["rel_"], 21,
+     "on substitutes and a subset"),
+    ("Figure 5d: ImageNet-1k, 5-layer MLP", None, [], 6, "missing: no ImageNet or CLIP weights offline"),
+    ("Inference cost (claim 5)", "06_cost", [""], 0, "the paper gives no number; measured here"),
+    ("Later version: CNN backbone on CIFAR-100", None, [], 0, "missing (a later-version claim without public numbers)"),
+    ("Later version: DropConnect, overlap, split timing, moving masks, alpha, classes per neuron, wider dense",
+     None, [], 0, "missing (later-version claims without public numbers)"),
+]
