@@ -31,7 +31,7 @@ JB_FLAGS := -W --keep-going --all
 export PYTHONHASHSEED := 0
 export FPE_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: help setup book html execute test unit browser bench notebooks-quick references clean FORCE
+.PHONY: help setup book html execute test unit browser bench notebooks-quick references reference-gaps clean FORCE
 
 help:
 	@echo "make book        recompute every notebook (PROFILE=$(PROFILE)) and build the HTML book"
@@ -43,22 +43,102 @@ help:
 
 setup: $(STAMP)
 
-APT_PACKAGES := $(shell sed -e 's/\#.*//' apt-packages.txt)
+# --- set-up: system packages ----------------------------------------------------------------
+# apt-packages.txt lists the Debian packages in use and the need each serves (native: a C compiler
+# for the fused kernel; realdata: the data of the chapters that use fpe.datasets; browser: the check
+# of the built book). `make system-check` runs before the Python set-up of every target: it looks
+# only at the needs of the targets being built (SETUP_GOALS, by default the command line's goals;
+# `make html` needs none), installs what is missing with apt-get where there is one (as root, else
+# with sudo), and elsewhere (macOS, Fedora, no sudo, offline) prints what to provide by hand and goes
+# on: the targets that really need a missing piece fail, or fall back, with their own message.
+# A package counts as present when dpkg says so, or when what it provides is found (a compiler that
+# builds a C file, `chromium`/`chromedriver` on PATH, the data files where fpe.datasets looks), so
+# nothing needs root when nothing is missing. It runs once per `make` command (not in sub-makes).
+.PHONY: system-check lint-workflows
+SETUP_GOALS ?= $(MAKECMDGOALS)
+REALDATA_CHAPTERS := $(basename $(notdir $(shell grep -l -E 'fpe[.]datasets|fpe[.]experiments[.]realdata' $(SOURCES) /dev/null)))
+NEEDS_native := setup system-check book execute test unit notebooks-quick bench book/%.ipynb _build/quick/%.ipynb
+NEEDS_realdata := setup system-check book execute test unit notebooks-quick $(REALDATA_CHAPTERS:%=book/%.ipynb) \
+  $(REALDATA_CHAPTERS:%=_build/quick/%.ipynb)
+NEEDS_browser := setup system-check test browser
+SYSTEM_NEEDS ?= $(foreach n,native realdata browser,$(if $(filter $(NEEDS_$(n)),$(SETUP_GOALS)),$(n)))
+# where Debian's data packages put their files (fpe.datasets.loaders.SYSTEM_DIRS; tests override it)
+SYSTEM_SHARE ?= /usr/share
+SYSTEM_CHECKED := $(FPE_SYSTEM_CHECKED)
+export FPE_SYSTEM_CHECKED := 1
 
-$(STAMP): requirements.txt pyproject.toml apt-packages.txt
-	missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done)
-	if [ -n "$$missing" ]; then
-	  echo "installing Debian packages: $$missing"
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing
+system-check:
+	@$(if $(SYSTEM_CHECKED),exit 0)
+	needs="$(strip $(SYSTEM_NEEDS))"
+	[ -n "$$needs" ] || exit 0
+	datadirs() {  # where fpe.datasets.loaders.search_dirs looks for data set $$1
+	  [ -z "$${FPE_DATA_DIR:-}" ] || echo "$$FPE_DATA_DIR" "$$FPE_DATA_DIR/$$1"
+	  case $$1 in fashion-mnist) echo $(SYSTEM_SHARE)/datasets/fashion-mnist;; wordnet) echo $(SYSTEM_SHARE)/wordnet;; esac
+	  echo "$${FPE_USER_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/fpe-data}/$$1"
+	}
+	found() { local d f name=$$1; shift; for d in $$(datadirs $$name); do for f; do [ -f "$$d/$$f" ] && return 0; done; done; return 1; }
+	present() {  # is Debian package $$1, or what it provides, here?
+	  if command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='$${Status}' "$$1" 2>/dev/null | grep -q "install ok installed"; then return 0; fi
+	  case $$1 in
+	    gcc|libc6-dev)  # the compiler fpe.training.native picks: $$CC, cc, gcc or clang
+	      cc="$${CC:-$$(command -v cc || command -v gcc || command -v clang || true)}"
+	      [ -n "$$cc" ] && printf '#include <math.h>\n#include <stdlib.h>\nint main(void) { return (int)sqrt(0.0); }\n' \
+	        | $$cc -x c - -lm -o /dev/null >/dev/null 2>&1 ;;
+	    dataset-fashion-mnist) found fashion-mnist train-images-idx3-ubyte.gz train-images-idx3-ubyte ;;
+	    wordnet-base) found wordnet data.noun dict/data.noun ;;
+	    chromium) command -v chromium >/dev/null 2>&1 ;;
+	    chromium-driver) command -v chromedriver >/dev/null 2>&1 ;;
+	    *) return 1 ;;
+	  esac
+	}
+	missing= short=
+	for need in $$needs; do
+	  for p in $$(awk -v need="$$need" '{ sub(/#.*/, "") } $$2 == need { print $$1 }' apt-packages.txt); do
+	    present "$$p" || { missing="$$missing $$p"; case " $$short " in *" $$need "*) ;; *) short="$$short $$need";; esac; }
+	  done
+	done
+	[ -n "$$missing" ] || exit 0
+	if command -v apt-get >/dev/null 2>&1; then
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null 2>&1; then sudo=sudo; else sudo=no; fi
+	  if [ "$$sudo" != no ]; then
+	    echo "system check ($$needs): installing Debian packages:$$missing"
+	    if $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; then exit 0; fi
+	    echo "system check: apt-get could not install them (offline, or no permission)"
+	  fi
+	  echo "system check ($$needs): missing Debian packages; as root: apt-get install$$missing"
+	else
+	  echo "system check ($$needs): no apt-get here; provide these by hand (Debian package names, and what for):"
 	fi
+	for p in $$missing; do
+	  echo "  - $$(awk -v p="$$p" '$$1 == p { sub(/^[^#]*#[ ]*/, ""); print p ": " $$0 }' apt-packages.txt)"
+	done
+	for need in $$short; do
+	  case $$need in
+	    native) echo "  without a C compiler fpe uses PyTorch ops instead (same numbers to float tolerance, about 5x slower)";;
+	    realdata) echo "  without the data, fpe.datasets downloads it into ~/.cache/fpe-data (needs the internet), or set FPE_DATA_DIR";;
+	    browser) echo "  without chromium and chromedriver, \`make browser\` (part of \`make test\`) fails";;
+	  esac
+	done
+	echo "system check: going on without them"
+
+# --- set-up: Python -------------------------------------------------------------------------
+# One pip command installs every pin (requirements.txt includes requirements/*.txt), so torch is
+# pinned together with everything that depends on it. On a normal Linux machine `torch==2.13.0` from
+# PyPI is the multi-GB CUDA build: `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` adds
+# PyTorch's CPU wheel index (--extra-index-url). Off by default: the configured pip index is used as
+# it is, so an unreachable index never breaks the set-up.
+TORCH_INDEX ?=
+
+$(STAMP): requirements.txt $(wildcard requirements/*.txt) pyproject.toml | system-check
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch is pinned in the same command as everything that depends on it (see requirements.txt)
-	$(PY) -m pip install --quiet -r requirements.txt
+	# torch is pinned in the same command as everything that depends on it (see requirements/core.txt)
+	$(PY) -m pip install --quiet -r requirements.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 	# open_clip (the optional CLIP encoder of chapter 05) declares torchvision, which has no CPU
-	# build here and would break torch: install it alone, its other needs are in requirements.txt
+	# build here and would break torch: install it alone, its other needs are in requirements/realdata.txt
 	$(PY) -m pip install --quiet --no-deps open_clip_torch==3.3.0
+	# the distribution was called `fpe` before it was `fpe-companion`: drop an earlier set-up's install
+	if $(PY) -m pip show --quiet fpe >/dev/null 2>&1; then $(PY) -m pip uninstall --quiet --yes fpe; fi
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -83,7 +163,7 @@ _build/deps.mk: $(FPE_FILES) $(SOURCES)
 	mkdir -p $(@D)
 	$(PYTHON) fpe/deps.py makefile $(SOURCES) > $@
 
-ifeq ($(filter help setup clean,$(MAKECMDGOALS)),)
+ifeq ($(filter help setup clean system-check lint-workflows,$(MAKECMDGOALS)),)
 -include _build/deps.mk
 endif
 
@@ -122,7 +202,13 @@ browser: | $(STAMP)
 notebooks-quick: $(QUICK) | $(STAMP)
 	$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=$(TIMEOUT) -p no:cacheprovider $(QUICK)
 
+# The GitHub workflows (.github/workflows/) under actionlint (pinned in requirements/test.txt); its
+# shellcheck and pyflakes passes are off, so the verdict does not depend on what else is installed.
+lint-workflows: | $(STAMP)
+	$(BIN)/actionlint -shellcheck= -pyflakes= .github/workflows/*.yml
+
 test: | $(STAMP)
+	$(MAKE) --no-print-directory lint-workflows
 	$(MAKE) --no-print-directory unit
 	$(MAKE) --no-print-directory notebooks-quick
 	$(MAKE) --no-print-directory html
@@ -132,6 +218,23 @@ test: | $(STAMP)
 BENCHES := $(wildcard benchmarks/*.py)
 bench: | $(STAMP)
 	for b in $(BENCHES); do echo "== $$b"; $(PY) $$b; done
+
+# make reference-gaps: measure the float-order sensitivity of every quick-profile number (the same
+# chapters, the same seeds, the native against the PyTorch training backend) into
+# references/float_order_gaps.json, from which `make references` derives each stored tolerance.
+GAP_DIR := _build/gaps
+reference-gaps: | $(STAMP)
+	rm -rf $(GAP_DIR) && mkdir -p $(GAP_DIR)
+	for backend in native torch; do
+	  for nb in $(NAMES); do
+	    $(BIN)/jupytext --quiet --to ipynb --output $(GAP_DIR)/$$nb.src.ipynb notebooks/$$nb.py
+	    FPE_NATIVE=$$( [ $$backend = torch ] && echo 0 || echo 1 ) FPE_CACHE_DIR=$(abspath $(GAP_DIR))/cache-$$backend \
+	      $(BIN)/papermill --kernel python3 --cwd notebooks --log-level ERROR -p profile quick -p progress False \
+	      $(GAP_DIR)/$$nb.src.ipynb $(GAP_DIR)/$$nb.$$backend.ipynb || true  # the reference check may fail; the results are saved before it
+	  done
+	  mkdir -p $(GAP_DIR)/$$backend && cp results/quick/*.json $(GAP_DIR)/$$backend/
+	done
+	$(PY) -c "from fpe.book.results import write_gaps; print(write_gaps('$(GAP_DIR)/native', '$(GAP_DIR)/torch'))"
 
 # make references PROFILE=quick [NOTEBOOKS="02_headline ..."]: store results as the new references.
 references: | $(STAMP)

@@ -23,6 +23,8 @@ Subpackages, each importing only from below it:
 __version__ = "0.2.0"
 
 from .expand import count_nonzero, expand, split_copy  # noqa: E402
+from .export import export  # noqa: E402
+from .layers import expand_layers  # noqa: E402
 from .splits import SPLITS  # noqa: E402
 
-__all__ = ["expand", "split_copy", "count_nonzero", "SPLITS", "__version__"]
+__all__ = ["expand", "expand_layers", "export", "split_copy", "count_nonzero", "SPLITS", "__version__"]

@@ -1,7 +1,7 @@
 """Fixed Parameter Expansion, the transform itself (the paper, as we read it, section 2; the paper's section on FPE).
 
-``expand(model, alpha, split)`` takes a trained ``nn.Sequential`` of ``Linear`` and ``ReLU`` layers
-and returns a new one in which every hidden layer is ``alpha`` times wider:
+``expand(model, alpha, split)`` takes a trained ``nn.Sequential`` of ``Linear`` layers with elementwise
+activations between them and returns a new one in which every hidden layer is ``alpha`` times wider:
 
 1. every hidden neuron (parent) becomes ``alpha`` children, stored contiguously
    (children of parent ``p`` are ``p*alpha .. p*alpha + alpha - 1``);
@@ -15,22 +15,36 @@ and returns a new one in which every hidden layer is ``alpha`` times wider:
    (``torch.nn.utils.prune.custom_from_mask``: a ``weight_orig`` parameter and a ``weight_mask``
    buffer per ``Linear``), so they stay fixed while the model keeps training.
 
+Any elementwise activation (ReLU, GELU, SiLU, Tanh, ...) and ``Dropout`` between the ``Linear``
+layers, and a leading ``Flatten``, are kept as copies; the split never looks at them
+(:func:`fpe.mlp.check_sequential`). Other architectures, which the paper leaves to future work:
+:func:`fpe.expand_layers` (:mod:`fpe.layers`) runs the same steps (:func:`split_pairs`,
+:func:`global_magnitude_masks`, :func:`attach_mask`) on named producer/consumer ``Linear`` pairs of
+any ``nn.Module``.
+
 Deeper nets **[house]**: layers are expanded in order; a layer whose inputs come from an expanded
 layer first copies its incoming columns to the new children, then splits. For ``split="clause"``
 the groups of such a layer are the sibling sets (children of one previous parent stay together).
+
+Devices: split draws are made on the CPU (from ``generator``) and moved to the weights' device, so a
+model on a GPU gets the same masks as the same model on the CPU.
 """
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .mlp import check_mlp
+from .mlp import check_sequential
 from .splits import SPLITS, SplitRule, check_assignment, check_groups, clause_assignment, random_assignment
 
-__all__ = ["expand", "split_copy", "count_nonzero"]
+__all__ = ["expand", "split_copy", "count_nonzero", "check_split_args", "effective_weights", "split_pairs",
+           "global_magnitude_masks", "attach_mask", "copy_module"]
+
+Pair = tuple[tuple[str, ...], tuple[str, ...]]  # (producer names, consumer names)
 
 
 def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
@@ -52,33 +66,31 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
     """Fixed Parameter Expansion of a trained MLP (the paper, as we read it, section 2).
 
     Args:
-        model: ``nn.Sequential`` of ``Linear`` and ``ReLU`` (one or more hidden layers). It is not
-            modified. Existing pruning masks are honoured (the effective weights are used).
+        model: ``nn.Sequential`` of ``Linear`` layers (one or more hidden layers) with any elementwise
+            activations and ``Dropout`` between them and an optional leading ``Flatten``
+            (:func:`fpe.mlp.check_sequential`). It is not modified. Existing pruning masks are
+            honoured (the effective weights are used). Any device.
         alpha: integer expansion factor, ``2 <= alpha <= fan_in`` of every hidden layer.
         split: ``"random"``, ``"clause"`` (needs ``groups``), ``"gram"`` (:mod:`fpe.gram`) or a callable
             ``rule(weight (h, fan_in), alpha, generator) -> assignment (h, fan_in) or (fan_in,)``.
         groups: for ``split="clause"``, a partition of the input indices (e.g. :func:`fpe.tasks.clause_groups`).
-        generator: torch generator for the random parts (split draws).
+        generator: CPU torch generator for the random parts (split draws).
 
     Returns:
-        A new ``nn.Sequential`` of the same form, hidden layers ``alpha`` times wider, with a
-        ``weight_mask`` on every ``Linear`` and ``count_nonzero(new) == count_nonzero(model)``.
+        A new ``nn.Sequential`` of the same form (its other modules copied), hidden layers ``alpha``
+        times wider, with a ``weight_mask`` on every ``Linear`` and ``count_nonzero(new) == count_nonzero(model)``.
     """
     new_w, new_b = split_copy(model, alpha, split, groups=groups, generator=generator)
-    n_before = count_nonzero(model)
-    masks = _global_magnitude_masks(new_w, n_keep=n_before)
-
+    masks = global_magnitude_masks(new_w, n_keep=count_nonzero(model))
+    new = iter(zip(new_w, new_b, masks))
     layers: list[nn.Module] = []
-    for li, (w, b, mask) in enumerate(zip(new_w, new_b, masks)):
-        lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype, device=w.device)
-        with torch.no_grad():
-            lin.weight.copy_(w * mask)
-            if b is not None:
-                lin.bias.copy_(b)
-        prune.custom_from_mask(lin, "weight", mask)
-        layers.append(lin)
-        if li < len(new_w) - 1:
-            layers.append(nn.ReLU())
+    for m in model:
+        if isinstance(m, nn.Linear):
+            w, b, mask = next(new)
+            lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype, device=w.device)
+            layers.append(attach_mask(lin, w, b, mask))
+        else:
+            layers.append(copy.deepcopy(m))
     out = nn.Sequential(*layers)
     out.train(model.training)
     return out
@@ -92,52 +104,85 @@ def split_copy(model: nn.Sequential, alpha: int, split: str | SplitRule = "rando
     the parent; later ones hold ``alpha`` copies of each outgoing weight (the surplus that the
     global prune of :func:`expand` removes).
     """
-    linears = check_mlp(model)
+    layers = check_sequential(model)
+    groups = check_split_args(alpha, split, groups, generator, fan_in=layers[0][1].in_features)
+    names = [str(i) for i, _ in layers]
+    weights, biases = effective_weights({n: lin for n, (_, lin) in zip(names, layers)})
+    pairs = [((a,), (b,)) for a, b in zip(names, names[1:])]
+    split_pairs(weights, biases, pairs, alpha, split, groups=groups, generator=generator)
+    return [weights[n] for n in names], [biases[n] for n in names]
+
+
+def check_split_args(alpha, split, groups, generator, *, fan_in: int | None = None):
+    """Validate ``alpha``, ``split``, ``groups`` and ``generator``; returns the checked ``groups``.
+
+    Without ``fan_in`` the clause groups are checked later, against each layer they are used on.
+    """
     if isinstance(alpha, bool) or not isinstance(alpha, int) or alpha < 2:
         raise ValueError(f"alpha must be an integer >= 2, got {alpha!r}")
     if not (callable(split) or split in SPLITS):
         raise ValueError(f"split must be one of {SPLITS} or a callable, got {split!r}")
     if split == "clause":
-        groups = check_groups(groups, linears[0].in_features, alpha)
+        if groups is None or fan_in is not None:
+            groups = check_groups(groups, fan_in, alpha)
     elif groups is not None:
         raise ValueError("groups is only used with split='clause'")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    return groups
 
-    weights = [lin.weight.detach().clone() for lin in linears]  # effective (masked) weights
-    biases = [None if lin.bias is None else lin.bias.detach().clone() for lin in linears]
 
-    new_w: list[torch.Tensor] = []
-    new_b: list[torch.Tensor | None] = []
-    parent_of = None  # for the current layer's inputs: index of the previous-layer parent
-    for li in range(len(weights) - 1):
-        w = weights[li] if parent_of is None else weights[li][:, parent_of]  # copy outgoing columns
-        h, fan_in = w.shape
+def effective_weights(linears: dict[str, nn.Linear]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor | None]]:
+    """Copies of the effective (masked) weights and the biases of named ``Linear`` layers."""
+    weights = {n: lin.weight.detach().clone() for n, lin in linears.items()}
+    biases = {n: None if lin.bias is None else lin.bias.detach().clone() for n, lin in linears.items()}
+    return weights, biases
+
+
+def split_pairs(weights: dict[str, torch.Tensor], biases: dict[str, torch.Tensor | None], pairs: Sequence[Pair],
+                alpha: int, split: str | SplitRule, *, groups=None, generator: torch.Generator | None = None) -> None:
+    """Steps 1-3 of FPE, in place on ``weights`` ``(out, in)`` and ``biases`` (dicts by layer name).
+
+    ``pairs``: ``(producers, consumers)`` name tuples in dependency order (a pair whose producers read
+    the consumers' input of an earlier pair comes after it). The producers' output units are split
+    into ``alpha`` children each, with one assignment shared by all producers of a pair (gated
+    blocks); the consumers' input columns are copied to the children. With several producers a
+    ``"gram"`` or callable rule sees their weights stacked along the rows.
+    """
+    copies: dict[str, torch.Tensor] = {}  # consumer -> the previous-layer parent of each of its new inputs
+    for producers, consumers in pairs:
+        parent_of = copies.get(producers[0])
+        for p in producers:
+            copies.pop(p, None)
+        ws = [weights[p] if parent_of is None else weights[p][:, parent_of.to(weights[p].device)] for p in producers]
+        h, fan_in = ws[0].shape
         if alpha > fan_in:
-            raise ValueError(f"alpha={alpha} is larger than the fan-in {fan_in} of hidden layer {2 * li}; allowed: 2..{fan_in}")
-        if split == "random":
-            assign = random_assignment(h, fan_in, alpha, generator)
-        elif split == "gram":
-            from .gram import gram_assignment
+            raise ValueError(f"alpha={alpha} is larger than the fan-in {fan_in} of hidden layer {producers[0]}; allowed: 2..{fan_in}")
+        layer_groups = None
+        if split == "clause":  # deeper layers: the sibling sets of the previous split
+            layer_groups = check_groups(groups if parent_of is None else _sibling_groups(parent_of), fan_in, alpha)
+        assign = _assignment(ws, alpha, split, layer_groups, generator).to(ws[0].device)
+        keep = assign.unsqueeze(1) == torch.arange(alpha, device=assign.device).view(1, alpha, 1)  # (h, alpha, fan_in)
+        for p, w in zip(producers, ws):
+            weights[p] = (w.unsqueeze(1) * keep).reshape(h * alpha, fan_in)
+            biases[p] = None if biases[p] is None else biases[p].repeat_interleave(alpha)
+        for c in consumers:
+            copies[c] = torch.arange(h).repeat_interleave(alpha)
+    for c, parent_of in copies.items():  # children copy the parent's outgoing weights
+        weights[c] = weights[c][:, parent_of.to(weights[c].device)]
 
-            assign = check_assignment(gram_assignment(w.clone(), alpha, generator), h, fan_in, alpha)
-        elif split == "clause":
-            layer_groups = groups if parent_of is None else _sibling_groups(parent_of)
-            if li > 0:
-                layer_groups = check_groups(layer_groups, fan_in, alpha)
-            assign = clause_assignment(h, layer_groups, alpha, generator)
-        else:
-            assign = check_assignment(split(w.clone(), alpha, generator), h, fan_in, alpha)
-        children = torch.arange(alpha).view(1, alpha, 1)
-        keep = assign.unsqueeze(1) == children  # (h, alpha, fan_in)
-        new_w.append((w.unsqueeze(1) * keep).reshape(h * alpha, fan_in))
-        b = biases[li]
-        new_b.append(None if b is None else b.repeat_interleave(alpha))
-        parent_of = torch.arange(h).repeat_interleave(alpha)
-    new_w.append(weights[-1][:, parent_of])  # children copy the parent's outgoing weights
-    new_b.append(biases[-1])
 
-    return new_w, new_b
+def _assignment(ws: list[torch.Tensor], alpha: int, split, groups, generator) -> torch.Tensor:
+    h, fan_in = ws[0].shape
+    if split == "random":
+        return random_assignment(h, fan_in, alpha, generator)
+    if split == "clause":
+        return clause_assignment(h, groups, alpha, generator)
+    rule = split
+    if split == "gram":
+        from .gram import gram_assignment as rule
+    w = ws[0].clone() if len(ws) == 1 else torch.cat(ws)
+    return check_assignment(rule(w, alpha, generator), h, fan_in, alpha)
 
 
 def _sibling_groups(parent_of: torch.Tensor) -> list[list[int]]:
@@ -147,7 +192,7 @@ def _sibling_groups(parent_of: torch.Tensor) -> list[list[int]]:
     return list(groups.values())
 
 
-def _global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[torch.Tensor]:
+def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[torch.Tensor]:
     """Masks keeping the ``n_keep`` largest-|w| non-zeros over all ``weights`` together.
 
     Ties are broken by position (stable sort), so exactly ``n_keep`` entries survive.
@@ -167,3 +212,27 @@ def _global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[to
         start += w.numel()
     return masks
 
+
+def attach_mask(lin: nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor) -> nn.Linear:
+    """Give ``lin`` (in place) the weight ``weight * mask`` and ``bias``, with their sizes, and fix
+    ``mask`` with ``torch.nn.utils.prune.custom_from_mask`` (``weight_orig``, ``weight_mask``)."""
+    for name in ("weight", "bias"):
+        if hasattr(lin, name + "_orig"):  # an earlier prune: its mask has the old shape
+            prune.remove(lin, name)
+    lin.weight = nn.Parameter(weight * mask, requires_grad=lin.weight.requires_grad)
+    lin.bias = None if bias is None else nn.Parameter(bias, requires_grad=lin.bias is None or lin.bias.requires_grad)
+    lin.out_features, lin.in_features = weight.shape
+    prune.custom_from_mask(lin, "weight", mask)
+    return lin
+
+
+def copy_module(model: nn.Module) -> nn.Module:
+    """``copy.deepcopy(model)``, also after a forward pass of a pruned model (whose masked weights are
+    then non-leaf tensors that cannot be deep-copied): they are first recomputed without autograd, as
+    the pruning forward pre-hook would (the next forward recomputes them again)."""
+    with torch.no_grad():
+        for m in model.modules():
+            for hook in list(m._forward_pre_hooks.values()):
+                if isinstance(hook, prune.BasePruningMethod):
+                    hook(m, ())
+    return copy.deepcopy(model)

@@ -7,7 +7,8 @@ every other feature through the hidden layer. Normalise the rows to unit length,
 rebalance to equal sizes (sizes differ by at most one): features are placed in order of how strongly
 they prefer their best cluster over their second best, each into its nearest cluster that still has
 room. The partition is shared by all parents of the layer (one ``(d,)`` assignment), so features
-that interfere through ``W`` end up in the same child.
+that interfere through ``W`` end up in the same child. It needs scikit-learn (a clear
+``ModuleNotFoundError`` says so when it is missing); weights on any device are clustered on the CPU.
 """
 from __future__ import annotations
 
@@ -44,9 +45,13 @@ def gram_assignment(weight: torch.Tensor, alpha: int, generator: torch.Generator
 
     Usable as ``fpe.expand(model, alpha, split="gram")`` or as a callable split.
     """
-    from sklearn.cluster import KMeans
+    try:
+        from sklearn.cluster import KMeans
+    except ImportError as exc:
+        raise ModuleNotFoundError("split='gram' clusters with k-means from scikit-learn, which is not installed: "
+                                  "pip install scikit-learn (or use split='random')", name="sklearn") from exc
 
-    w = weight.detach().to(torch.float64)
+    w = weight.detach().to("cpu", torch.float64)
     d = w.shape[1]
     if not 2 <= alpha <= d:
         raise ValueError(f"alpha must be in 2..{d} for a Gram split of {d} inputs, got {alpha}")

@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_committed_pages_are_exactly_what_the_results_generate():
     assert (ROOT / "book" / "results.md").read_text() == report.results_page("paper", ROOT), "run `python -m fpe.book.report`"
     assert (ROOT / "book" / "provenance.md").read_text() == report.provenance_page("paper", ROOT)
+    assert (ROOT / "book" / "verdicts.md").read_text() == report.verdicts_page()
+    assert (ROOT / "book" / "findings.md").read_text() == report.findings_page("paper", ROOT)
+    assert (ROOT / "book" / "coverage.md").read_text() == report.coverage_page("paper", ROOT)
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert report.FOUND_START + "\n" + report.found_block("paper", ROOT) + "\n" + report.FOUND_END in intro
     readme = (ROOT / "README.md").read_text()
     assert report.START + "\n" + report.readme_table("paper", ROOT) + "\n" + report.END in readme
     assert report.LAYOUT_START + "\n" + report.layout_table(ROOT) + "\n" + report.LAYOUT_END in readme
@@ -37,12 +42,16 @@ def test_pages_change_only_when_results_change(tmp_path):
     assert report.write_all("paper", tmp_path) == []  # deterministic: a second run changes nothing
     path = tmp_path / "results" / "paper" / "02_headline.json"
     data = json.loads(path.read_text())
-    number = next(n for n in data["numbers"] if n["id"] == "acc_dense")
+    number = next(n for n in data["numbers"] if n["id"] == "acc_dense")  # not a deciding number of a claim
     number["value"] += 1.0
     path.write_text(json.dumps(data))
-    changed = {p.name for p in report.write_all("paper", tmp_path)}
-    assert changed == {"results.md", "README.md"}
-    assert f"{number['value']:.1f}" in (tmp_path / "README.md").read_text()
+    assert {p.name for p in report.write_all("paper", tmp_path)} == {"results.md"}
+    assert f"{number['value']:.1f}" in (tmp_path / "book" / "results.md").read_text()
+    deciding = next(n for n in data["numbers"] if n["id"] == "acc_clause_a2")  # decides the first claim
+    deciding["verdict"] = "inconclusive" if deciding["verdict"] != "inconclusive" else "reproduced"
+    path.write_text(json.dumps(data))
+    changed = {p.name for p in report.write_all("paper", tmp_path)}  # the intro changes only if the claim verdict does
+    assert {"results.md", "findings.md", "README.md"} <= changed <= {"results.md", "findings.md", "intro.md", "README.md"}
 
 
 def test_every_number_with_a_paper_value_is_on_the_results_page():
@@ -50,4 +59,34 @@ def test_every_number_with_a_paper_value_is_on_the_results_page():
     for data in report.load_results("paper", ROOT).values():
         for n in data["numbers"]:
             assert n["label"] in page
-    assert "numbers with a paper value" in page
+    assert "paper values compared in their primary place" in page and "Numbers with a paper value" in page
+
+
+def _n(verdict, kind="comparison", substitute=False):
+    return {"verdict": verdict, "kind": kind, "substitute": substitute, "paper": 1.0}
+
+
+def test_claim_verdicts_combine_their_deciding_numbers():
+    cv = report.claim_verdict
+    assert cv([_n("reproduced"), _n("reproduced")]) == "reproduced"
+    assert cv([_n("reproduced"), _n("partly reproduced")]) == "partly reproduced"
+    assert cv([_n("not reproduced"), _n("inconclusive")]) == "not reproduced"
+    assert cv([_n("reproduced"), _n("not reproduced")]) == "mixed"
+    assert cv([_n("inconclusive"), _n("inconclusive")]) == "inconclusive"
+    assert cv([_n("partly reproduced on a substitute", substitute=True)]) == "partly reproduced (on substitutes)"
+    assert cv([_n("check passed", kind="check")]) == "checks passed (no reproduction)"
+    assert cv([]) == "not compared (no paper number)"
+
+
+def test_findings_and_coverage_name_every_claim_and_panel():
+    from fpe.book.claims import CLAIMS, PANELS
+
+    findings = report.findings_page("paper", ROOT)
+    assert all(f"## {text}" in findings for _, text, *_ in CLAIMS)
+    coverage = report.coverage_page("paper", ROOT)
+    assert all(f"| {panel} |" in coverage for panel, *_ in PANELS)
+    for _, _, refs, _, figure in CLAIMS:  # every deciding number exists in the committed results
+        assert (ROOT / "notebooks" / f"{figure}.py").is_file()
+        for ref in refs:
+            assert report._lookup(report.load_results("paper", ROOT), ref) is not None, ref
+

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Sequence
 
 from ..deps import code_hash
-from ..metrics import mean_std, standard_error
+from ..metrics import mean_std
 from ..paths import atomic_write_text, project_root
 from ..repro import check, environment
 from .verdicts import effect_ratio, verdict
 from .verdicts import paper_uncertainty as paper_uncertainty_of
 
-__all__ = ["Number", "Results", "recompute_verdict", "write_references"]
+__all__ = ["Number", "Results", "recompute_verdict", "measure_gaps", "write_gaps", "reference_tolerance", "write_references"]
 
 PROFILES = ("quick", "paper")
 
@@ -197,24 +197,59 @@ class Results:
                 for id, n in checked.items()}
 
 
-def reference_tolerance(num: dict) -> float:
-    """Tolerance stored with a reference: 3 standard errors over seeds, at least 0.5 points for
-    percentages (a single seed's accuracy can move by that across CPUs), exact for counts."""
-    se = standard_error(num["spread"], num["n_seeds"]) if num["n_seeds"] > 1 else 0.0
-    floor = 0.5 if num["unit"] == "%" else 1e-9 * abs(num["value"])
-    return max(3.0 * se, floor)
+GAPS_FILE = "float_order_gaps.json"  # under references/: the measured float-order sensitivity of every number
+GAP_MARGIN = 3.0
+UNIT_FLOOR = {"%": 0.5, "count": 0.0}  # points; see reference_tolerance
+
+
+def measure_gaps(a: str | os.PathLike, b: str | os.PathLike) -> dict[str, dict[str, float]]:
+    """``{notebook: {id: |value_a - value_b|}}`` between two folders of result files of one profile
+    computed with the same seeds but a different float summation order (the Makefile's
+    ``reference-gaps`` target: the native against the PyTorch training backend)."""
+    out = {}
+    for pa in sorted(Path(a).glob("*.json")):
+        pb = Path(b) / pa.name
+        if not pb.is_file():
+            continue
+        va = {n["id"]: n["value"] for n in json.loads(pa.read_text())["numbers"] if n.get("checked", True)}
+        vb = {n["id"]: n["value"] for n in json.loads(pb.read_text())["numbers"] if n.get("checked", True)}
+        out[pa.stem] = {i: abs(va[i] - vb[i]) for i in va if i in vb}
+    return out
+
+
+def write_gaps(a: str | os.PathLike, b: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
+    """Write :func:`measure_gaps` ``(a, b)`` to ``references/float_order_gaps.json``; returns the path."""
+    path = project_root(root) / "references" / GAPS_FILE
+    doc = {"what": "largest |difference| of every checked quick-profile number between two runs with the same seeds and a "
+                   "different float summation order: the native training backend (fpe.training.native) against the PyTorch "
+                   "one (FPE_NATIVE=0); written by `make reference-gaps`", "gaps": measure_gaps(a, b)}
+    atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def reference_tolerance(num: dict, gap: float | None = None) -> float:
+    """Tolerance stored with a reference: 3 times the number's measured float-order gap (the largest
+    difference between the native and the PyTorch training backends on the quick profile, same seeds),
+    at least a floor by unit: 0.5 points for percentages (an allowance for CPUs other than the one
+    measured, which we could not measure), exact for counts, 1e-9 relative otherwise."""
+    floor = UNIT_FLOOR.get(num["unit"], 1e-9 * abs(num["value"]))
+    return max(GAP_MARGIN * (gap or 0.0), floor)
 
 
 def write_references(profile: str, root: str | os.PathLike | None = None, notebooks: Sequence[str] | None = None) -> list[Path]:
     """Copy ``results/<profile>/*.json`` (or only ``notebooks``) to ``references/<profile>/`` as
-    value + tolerance pairs (numbers recorded with ``checked=False`` are left out)."""
+    value + tolerance pairs, each tolerance from :func:`reference_tolerance` and the measured gaps in
+    ``references/float_order_gaps.json`` (numbers recorded with ``checked=False`` are left out)."""
     root = project_root(root)
+    gaps_path = root / "references" / GAPS_FILE
+    gaps = json.loads(gaps_path.read_text())["gaps"] if gaps_path.is_file() else {}
     written = []
     for path in sorted((root / "results" / profile).glob("*.json")):
         if notebooks and path.stem not in notebooks:
             continue
         data = json.loads(path.read_text())
-        refs = {n["id"]: {"value": n["value"], "tolerance": reference_tolerance(n)}
+        g = gaps.get(path.stem, {})
+        refs = {n["id"]: {"value": n["value"], "tolerance": reference_tolerance(n, g.get(n["id"])), "gap": g.get(n["id"])}
                 for n in data["numbers"] if n.get("checked", True)}
         out = root / "references" / profile / path.name
         atomic_write_text(out, json.dumps({"notebook": data["notebook"], "profile": profile, "numbers": refs}, indent=1) + "\n")

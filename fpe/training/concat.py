@@ -309,6 +309,7 @@ class ConcatTrainer:
         m = self.model
         s, n, d = self.x.shape
         f32 = [m.w1, m.b1, m.w2, m.b2, m.mask1, m.mask2] + [t for name in ("w1", "b1", "w2", "b2") for t in m.moments[name]]
+        native.check_cpu(*f32, m.steps, self.x, self.y)
         if any(t.dtype != torch.float32 or not t.is_contiguous() for t in f32 + [self.x, self.y]):
             raise ValueError("the native backend needs contiguous float32 weights, moments, masks and data")
         if m.steps.dtype != torch.int64 or not m.steps.is_contiguous():

@@ -8,6 +8,7 @@ are fixed (``-O3 -ffp-contract=fast``, plus ``-mavx2 -mfma`` when PyTorch report
 CPU), never ``-march=native``: every machine of a kind runs the same instructions and gets the same
 numbers.
 
+:func:`check_cpu` rejects tensors that are not in CPU memory (the kernel reads raw pointers).
 :func:`available` says whether it can be used; :func:`load` raises :class:`NativeUnavailable` with
 the compiler's message when it cannot. ``FPE_NATIVE=0`` turns it off (the PyTorch path of
 :mod:`fpe.training.concat` is then used, which computes the same numbers to float tolerance).
@@ -26,13 +27,24 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["NativeUnavailable", "available", "load", "flags", "library_path"]
+__all__ = ["NativeUnavailable", "available", "load", "flags", "library_path", "check_cpu"]
 
 SOURCE = Path(__file__).with_name("_native.c")
 
 
 class NativeUnavailable(RuntimeError):
     """The C kernel cannot be built or loaded here (no compiler, turned off, or a failed build)."""
+
+
+def check_cpu(*tensors: torch.Tensor) -> None:
+    """Raise ``ValueError`` naming the device unless every tensor is in CPU memory.
+
+    The C kernel reads raw CPU pointers (``data_ptr()``); a GPU tensor's pointer is not CPU memory.
+    """
+    for t in tensors:
+        if t.device.type != "cpu":
+            raise ValueError(f"the native C backend runs on the CPU only, but got a tensor on {t.device}; "
+                             "move the model and data to the CPU (.cpu()) or use backend='torch'")
 
 
 def flags() -> list[str]:

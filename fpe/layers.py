@@ -1,0 +1,178 @@
+"""FPE on any ``nn.Module`` by layer name: producer/consumer pairs of ``Linear`` layers (the paper, as we read it, section 2).
+
+The paper expands the hidden layers of MLPs. Applying FPE to arbitrary modules and to pretrained
+transformers is the paper's stated future work ("automated methods for FPE implementation in
+existing models", "FPE as a refinement step on pretrained large models"); :func:`expand_layers` is
+this companion's tool for it **[house]**, in the style of ``torch.nn.utils.prune``: you name the
+layers, it reparametrises them with fixed masks (``weight_orig``, ``weight_mask``).
+
+A *pair* is ``(producer, consumer)``: the producer ``Linear``'s output units are the hidden neurons
+(parents), the consumer ``Linear`` reads them (after any elementwise activation). The steps are those
+of :func:`fpe.expand` (:mod:`fpe.expand`): every parent becomes ``alpha`` children that partition its
+incoming weights disjointly by the split rule and copy its bias and its consumer column; then one
+magnitude prune over the expanded layers restores exactly their original non-zero count. Gated
+blocks (SwiGLU: ``down(silu(gate(x)) * up(x))``) name several producers that share one split,
+``(("gate_proj", "up_proj"), "down_proj")``: child ``k`` of parent ``p`` keeps the same inputs in
+every producer, so the gate and the value of a child still match.
+
+Limitation: which modules read a layer's output cannot be known from the module tree. If anything
+besides the consumer reads the hidden units (a residual connection, a norm, attention), the expanded
+model is wrong or fails. ``check_inputs=example`` runs both models on an example input and raises if
+a named layer does not run or the expanded model fails (a necessary check, not a proof).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .expand import Pair, attach_mask, check_split_args, copy_module, effective_weights, global_magnitude_masks, split_pairs
+from .mlp import check_finite
+from .splits import SplitRule
+
+__all__ = ["expand_layers", "resolve_pairs", "PRUNES"]
+
+PRUNES = ("global", "per_pair")
+
+
+def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random", *,
+                  pairs: Sequence[tuple[str | Sequence[str], str | Sequence[str]]], groups: Sequence[Sequence[int]] | None = None,
+                  generator: torch.Generator | None = None, prune: str = "global", inplace: bool = False,
+                  check_inputs=None) -> nn.Module:
+    """Fixed Parameter Expansion of named producer/consumer ``Linear`` pairs of any module.
+
+    Args:
+        model: any ``nn.Module``, on any device. Existing pruning masks of the named layers are
+            honoured (the effective weights are used) and replaced.
+        alpha, split, groups, generator: as in :func:`fpe.expand`; ``groups`` (clause split) must
+            partition the inputs of every producer that does not read an expanded layer.
+        pairs: ``[(producer, consumer), ...]`` module names (``model.named_modules()``), e.g.
+            ``[("mlp.fc1", "mlp.fc2")]``; a producer may be a tuple of names sharing one split (gated
+            blocks), a consumer too (several layers reading the hidden units). Pairs may chain
+            (``fc1 -> fc2``, ``fc2 -> fc3``), as the hidden layers of :func:`fpe.expand` do.
+        prune: ``"global"`` (one magnitude prune over all expanded layers together) or ``"per_pair"``
+            (one per pair, for pairs that share no layer); either keeps the non-zero count.
+        inplace: modify ``model`` itself instead of a deep copy.
+        check_inputs: optional example input (a tensor, a tuple of positional arguments or a dict of
+            keyword arguments): every named layer must run on it, and the expanded model must run on it
+            (with ``inplace``, a failed check leaves ``model`` expanded).
+
+    Returns:
+        The expanded model (``model`` itself if ``inplace``): the named layers are wider, carry a
+        ``weight_mask``, and their non-zero count is the original one.
+
+    Raises:
+        ValueError: naming the layer, for an unknown name, a module that is not ``nn.Linear``, shapes
+        that are not a producer/consumer pair, ``alpha`` above a producer's fan-in, a layer in two
+        pairs of one role, non-finite weights, or a failed ``check_inputs``.
+    """
+    groups = check_split_args(alpha, split, groups, generator)
+    if prune not in PRUNES:
+        raise ValueError(f"prune must be one of {PRUNES}, got {prune!r}")
+    linears, pairs = resolve_pairs(model, pairs)
+    blocks = [list(linears)] if prune == "global" else [[n for n in linears if n in {*p, *c}] for p, c in pairs]
+    shared = {n for n in linears if sum(n in b for b in blocks) > 1}
+    if shared:
+        raise ValueError(f"prune='per_pair' needs pairs that share no layer; {sorted(shared)[0]!r} is in two pairs "
+                         "(use prune='global')")
+    if check_inputs is not None:
+        _run(model, check_inputs, linears, "the model")
+    weights, biases = effective_weights(linears)
+    n_keep = [sum(int(torch.count_nonzero(weights[n])) for n in block) for block in blocks]
+    split_pairs(weights, biases, pairs, alpha, split, groups=groups, generator=generator)
+    out = model if inplace else copy_module(model)
+    modules = dict(out.named_modules())
+    for block, n in zip(blocks, n_keep):
+        for name, mask in zip(block, global_magnitude_masks([weights[m] for m in block], n)):
+            attach_mask(modules[name], weights[name], biases[name], mask)
+    if check_inputs is not None:
+        _run(out, check_inputs, linears, "the expanded model")
+    return out
+
+
+def _names(x, role: str) -> tuple[str, ...]:
+    names = (x,) if isinstance(x, str) else tuple(x) if isinstance(x, (tuple, list)) else ()
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"a pair's {role} must be a layer name or a tuple of names, got {x!r}")
+    return names
+
+
+def resolve_pairs(model: nn.Module, pairs) -> tuple[dict[str, nn.Linear], list[Pair]]:
+    """Validate ``pairs`` on ``model``: the named ``Linear`` layers (in module order) and the pairs as
+    ``(producers, consumers)`` name tuples in dependency order. Raises ``ValueError`` naming the layer."""
+    if isinstance(pairs, str) or not isinstance(pairs, (list, tuple)) or not pairs:
+        raise ValueError(f"pairs must be a non-empty list of (producer, consumer) layer names, got {pairs!r}")
+    modules = dict(model.named_modules())
+    out: list[Pair] = []
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"each pair must be (producer, consumer), got {pair!r}")
+        prod, cons = _names(pair[0], "producer"), _names(pair[1], "consumer")
+        for n in (*prod, *cons):
+            if n not in modules:
+                known = [k for k, m in modules.items() if isinstance(m, nn.Linear)]
+                more = " ..." if len(known) > 8 else ""
+                raise ValueError(f"no module named {n!r} in the model; its Linear layers are {known[:8]}{more}")
+            if not isinstance(modules[n], nn.Linear):
+                raise ValueError(f"layer {n!r} is a {type(modules[n]).__name__}, not an nn.Linear: "
+                                 "producers and consumers must be Linear layers")
+        first = modules[prod[0]]
+        for n in prod[1:]:
+            if modules[n].weight.shape != first.weight.shape:
+                raise ValueError(f"producers {prod[0]!r} and {n!r} share one split, so they need the same shape; "
+                                 f"got {tuple(first.weight.shape)} and {tuple(modules[n].weight.shape)}")
+        for n in cons:
+            if modules[n].in_features != first.out_features or n in prod:
+                raise ValueError(f"producer {prod[0]!r} has {first.out_features} outputs but consumer {n!r} takes "
+                                 f"{modules[n].in_features} inputs{' and is a producer of the same pair' if n in prod else ''}: "
+                                 "not a producer/consumer pair")
+        out.append((prod, cons))
+    for role, k in (("producer", 0), ("consumer", 1)):
+        seen = [n for pair in out for n in pair[k]]
+        twice = sorted({n for n in seen if seen.count(n) > 1})
+        if twice:
+            raise ValueError(f"layer {twice[0]!r} is a {role} in more than one pair")
+    linears = {n: m for n, m in modules.items() if any(n in p or n in c for p, c in out)}
+    check_finite(linears.items())
+    return linears, _dependency_order(out)
+
+
+def _dependency_order(pairs: list[Pair]) -> list[Pair]:
+    """Pairs whose producers read an earlier pair's consumer input come after it (stable otherwise)."""
+    source = {n: k for k, (_, cons) in enumerate(pairs) for n in cons}  # layer -> pair whose children it reads
+    for prod, _ in pairs:
+        if len({source.get(n) for n in prod}) > 1:
+            raise ValueError(f"producers {list(prod)} of one pair must all read the same input, expanded by the same pair or by none")
+    order, remaining = [], list(range(len(pairs)))
+    while remaining:
+        ready = [k for k in remaining if source.get(pairs[k][0][0]) not in remaining]
+        if not ready:
+            raise ValueError(f"pairs {[pairs[k] for k in remaining]} form a cycle")
+        order.append(ready[0])
+        remaining.remove(ready[0])
+    return [pairs[k] for k in order]
+
+
+def _run(model: nn.Module, example, names, what: str) -> None:
+    """Run ``model`` on ``example`` in eval mode without gradients (modes restored); every module
+    in ``names`` must run."""
+    modules = dict(model.named_modules())
+    ran: set[str] = set()
+    hooks = [modules[n].register_forward_pre_hook(lambda mod, args, n=n: ran.add(n)) for n in names]
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*example) if isinstance(example, tuple) else model(**example) if isinstance(example, dict) else model(example)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"check_inputs: {what} fails on the example input ({exc}); if the expanded model fails, something "
+                         "besides the named consumers reads the producers' outputs (a residual, a norm, attention?)") from exc
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, mode in modes.items():
+            m.training = mode
+    missing = [n for n in names if n not in ran]
+    if missing:
+        raise ValueError(f"check_inputs: layer {missing[0]!r} does not run when {what} is called on the example input")
