@@ -18,7 +18,7 @@ import sys
 import numpy as np
 import torch
 
-__all__ = ["SEED_BASES", "seeds", "derive_seed", "generator", "seed_everything", "set_determinism", "environment", "check", "ReferenceMismatch"]
+__all__ = ["PURPOSES", "stream", "SEED_BASES", "seeds", "derive_seed", "generator", "seed_everything", "set_determinism", "environment", "check", "ReferenceMismatch"]
 
 
 # Reported runs use seeds the calibration never saw (the calibration chapter uses the "calibration" block).
@@ -44,6 +44,21 @@ def derive_seed(seed: int, *tags) -> int:
 def generator(seed: int, *tags) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with :func:`derive_seed` ``(seed, *tags)``."""
     return torch.Generator().manual_seed(derive_seed(seed, *tags))
+
+
+PURPOSES = ("init", "order", "split")
+
+
+def stream(seed: int, tag: str, purpose: str, *detail) -> torch.Generator:
+    """The generator of one purpose of one run (the paired design rests on this one spelling).
+
+    ``purpose`` is ``"init"`` (the dense model's initial weights), ``"order"`` (minibatch order; detail:
+    the phase ``"warmup"``/``"post"``) or ``"split"`` (FPE's split draws; detail: split rule, alpha);
+    ``tag`` names the task (e.g. ``"dnf-m8"``), so a model's draws depend only on its own seed and task.
+    """
+    if purpose not in PURPOSES:
+        raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
+    return generator(seed, purpose, tag, *detail)
 
 
 def seed_everything(seed: int) -> None:

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from fpe.experiments.boolean import BooleanSetup, boolean_data, buckets, run_boolean, run_sweep, task_tag
-from fpe.experiments.schedule import DENSE, Cell, Run, Variant, run_schedule, stream
+from fpe.experiments.schedule import DENSE, Cell, Run, Variant, run_schedule
+from fpe.repro import stream
 from fpe.interference import feature_capacity, fit_r2, mean_abs_cosine, off_block_fraction
 from fpe.metrics import paired_pvalue, relative_improvement
 from fpe.tasks import clause_groups

@@ -1,4 +1,4 @@
-"""Generated pages of the book: the results page, the provenance page and the README table.
+"""Generated pages of the book: results, findings, coverage, verdict rule, provenance, and the README blocks.
 
 Everything here is computed from ``results/<profile>/*.json`` (written by the notebooks) and from
 the executed notebooks in ``book/``; nothing is typed by hand. The output is deterministic (no

@@ -9,7 +9,7 @@ and hidden widths ``h`` at once, on the fast concatenated trainer (:mod:`fpe.tra
 - clause counts with similar input sizes ``d = k*m`` are trained together, their inputs zero-padded
   to the largest ``d`` of the bucket (padded inputs are zero and their weights are masked to zero,
   so the models are unchanged; ``max_pad`` bounds the wasted first-layer work);
-- data, init, split and minibatch order come from :func:`~fpe.experiments.schedule.stream` with the
+- data, init, split and minibatch order come from :func:`fpe.repro.stream` with the
   task tag :func:`task_tag` (they depend only on the seed, ``m`` and the variant), so a grid cell
   is the run that :func:`~fpe.experiments.schedule.run_schedule` would compute for it alone
   (``tests/test_boolean.py``).
@@ -29,10 +29,10 @@ from ..cache import cached
 from ..expand import expand
 from ..interference import feature_capacity, mean_abs_cosine
 from ..mlp import init_mlp
-from ..repro import generator
+from ..repro import generator, stream
 from ..tasks import DEFAULT_RULE, clause_groups, make_dnf
 from ..training.concat import ConcatMLP, ConcatTrainer
-from .schedule import DENSE, Cell, Run, Schedule, Variant, stream
+from .schedule import DENSE, Cell, Run, Schedule, Variant
 
 __all__ = ["BooleanSetup", "task_tag", "boolean_datasets", "boolean_data", "buckets", "run_sweep", "run_boolean"]
 

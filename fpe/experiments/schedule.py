@@ -9,7 +9,7 @@
 All models of one shape are trained as one batch (:class:`~fpe.training.stacked.Trainer`): the dense
 stack, then one stack per alpha holding every split rule and seed. Every variant of a seed sees the
 same data and the same minibatch order in each phase (a paired design): every generator of a run
-comes from :func:`stream` ``(seed, tag, purpose, ...)``, the one place purpose tags are spelled.
+comes from :func:`fpe.repro.stream` ``(seed, tag, purpose, ...)``, the one place purpose tags are spelled.
 
 A run's numbers and trained models are one :class:`Run` record, indexed by ``(m, h, variant)``
 (``m`` is the task: the clause count of a Boolean run, ``None`` for fixed data), with
@@ -27,25 +27,10 @@ from ..expand import expand
 from ..interference import fold_change
 from ..metrics import paired_pvalue, relative_improvement
 from ..mlp import init_mlp
-from ..repro import generator
+from ..repro import stream
 from ..training.stacked import StackedMLP, Trainer
 
-__all__ = ["PURPOSES", "stream", "Variant", "DENSE", "Schedule", "Cell", "Run", "run_schedule"]
-
-PURPOSES = ("init", "order", "split")
-
-
-def stream(seed: int, tag: str, purpose: str, *detail) -> torch.Generator:
-    """The generator of one purpose of one run (the paired design rests on this one spelling).
-
-    ``purpose`` is ``"init"`` (the dense model's initial weights), ``"order"`` (minibatch order; detail:
-    the phase ``"warmup"``/``"post"``) or ``"split"`` (FPE's split draws; detail: split rule, alpha);
-    ``tag`` names the task (e.g. ``"dnf-m8"``), so a model's draws depend only on its own seed and task.
-    """
-    if purpose not in PURPOSES:
-        raise ValueError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
-    return generator(seed, purpose, tag, *detail)
-
+__all__ = ["Variant", "DENSE", "Schedule", "Cell", "Run", "run_schedule"]
 
 @dataclass(frozen=True)
 class Variant:
@@ -197,7 +182,7 @@ def run_schedule(
         schedule: learning rate, batch size and the two phases' epochs.
         groups: input groups for ``split="clause"``.
         split_rules: extra named split callables (variant ``split`` -> callable).
-        tag: the task's name in the generators' purpose tags (:func:`stream`).
+        tag: the task's name in the generators' purpose tags (:func:`fpe.repro.stream`).
         task: the run's ``m`` index (``None`` for fixed data); cells are ``(task, h, variant key)``
             with ``h = hidden[0]`` (the tuple ``hidden`` for deeper nets).
         keep_models: keep every cell's trained weights (the real-data chapter keeps numbers only).
