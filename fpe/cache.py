@@ -22,7 +22,10 @@ import torch
 from .deps import code_hash
 from .paths import cache_dir
 
-__all__ = ["cache_path", "cached"]
+__all__ = ["cache_path", "cached", "COUNTS"]
+
+# hits and misses of this process, so a chapter can say whether its run was cold or read its cache
+COUNTS = {"hits": 0, "misses": 0}
 
 
 def cache_path(name: str, config: dict, module: str) -> Path:
@@ -41,13 +44,17 @@ def cached(name: str, config: dict, compute: Callable[[], Any], *, module: str) 
     containers and tensors. A corrupt entry is recomputed, never trusted.
     """
     if os.environ.get("FPE_CACHE", "1") == "0":
+        COUNTS["misses"] += 1
         return compute()
     path = cache_path(name, config, module)
     if path.is_file():
         try:
-            return torch.load(path, weights_only=True)
+            value = torch.load(path, weights_only=True)
+            COUNTS["hits"] += 1
+            return value
         except Exception:
             path.unlink(missing_ok=True)
+    COUNTS["misses"] += 1
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")

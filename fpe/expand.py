@@ -193,7 +193,7 @@ def _sibling_groups(parent_of: torch.Tensor) -> list[list[int]]:
 
 
 def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[torch.Tensor]:
-    """Masks keeping the ``n_keep`` largest-|w| non-zeros over all ``weights`` together.
+    """Masks keeping the ``n_keep`` largest-``|w|`` non-zeros over all ``weights`` together.
 
     Ties are broken by position (stable sort), so exactly ``n_keep`` entries survive.
     """

@@ -28,7 +28,7 @@
 # `||W'||_0 = ||W||_0`), and what expansion does to accuracy right after the split and after
 # further training, for one seed. The seed-averaged headline experiment is the next chapter.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -48,13 +48,13 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     with open("/tmp/fpe-constraints.txt", "w") as fh:
         fh.write(f"torch=={torch.__version__}\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
-                    "-e", DEST + "[colab]"], check=True)
+                    "-e", DEST], check=True)
     sys.path.insert(0, DEST)
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: 100 + 100 epochs) or "paper" (the paper's 1000 + 1000 epochs)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 100 + 100 epochs) or "paper" (the paper's 1000 + 1000 epochs))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## Setup
@@ -77,6 +77,9 @@ from fpe.plot import weights_before_after
 from fpe.repro import generator, set_determinism
 from fpe.tasks import clause_groups
 from fpe.training.stacked import StackedMLP, Trainer
+from fpe.plot import use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {"quick": dict(epochs=100), "paper": dict(epochs=1000)}  # epochs over the house 4096 training samples
 if profile not in PROFILES:

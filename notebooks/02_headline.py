@@ -24,7 +24,7 @@
 # **Prerequisites.** The previous chapter (what `fpe.expand` does). Runs on its own: about two
 # minutes on a 2-core laptop CPU for the `paper` profile, seconds for `quick`.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -44,13 +44,13 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     with open("/tmp/fpe-constraints.txt", "w") as fh:
         fh.write(f"torch=={torch.__version__}\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
-                    "-e", DEST + "[colab]"], check=True)
+                    "-e", DEST], check=True)
     sys.path.insert(0, DEST)
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: 3 seeds, 4096 x 100 samples per phase) or "paper" (10 seeds, 4096 x 1000 samples per phase)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 3 seeds, 4096 x 100 samples per phase) or "paper" (10 seeds, 4096 x 1000 samples per phase))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## Setup and assumptions
@@ -86,6 +86,9 @@ from fpe.metrics import accuracy_per_nonzero, benjamini_hochberg, paired_pvalue,
 from fpe.plot import accuracy_by_variant
 from fpe.repro import seeds, set_determinism
 from fpe.tasks import count_threshold_accuracy
+from fpe.plot import use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {  # samples seen per phase: the paper's 1000 epochs over 4096 samples (quick: 100 epochs)
     "quick": dict(seeds=3, samples=4096 * 100),
@@ -185,8 +188,8 @@ display(Markdown(f"**{len(SEEDS)} seeds**, {setup.warmup_epochs} + {setup.post_e
 
 # %% tags=["finding"]
 fig = accuracy_by_variant([label[v.key] for v in VARIANTS], [acc[v.key] for v in VARIANTS],
-                          paper=[PAPER_ACC[v.key] for v in VARIANTS], floor=float(np.mean(floors)))
-fig.axes[0].set_title(f"8 clauses, 8 neurons: test accuracy over {len(SEEDS)} seeds (dots), mean ± std", fontsize=9)
+                          paper=[PAPER_ACC[v.key] for v in VARIANTS], floor=float(np.mean(floors)), keys=[v.key for v in VARIANTS])
+fig.axes[0].set_title(f"8 clauses, 8 neurons: test accuracy over {len(SEEDS)} seeds (dots), mean ± std")
 plt.show()
 
 # %% [markdown]

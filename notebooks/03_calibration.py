@@ -26,7 +26,7 @@
 #
 # **Prerequisites.** The headline chapter. Runs on its own.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -46,13 +46,13 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     with open("/tmp/fpe-constraints.txt", "w") as fh:
         fh.write(f"torch=={torch.__version__}\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
-                    "-e", DEST + "[colab]"], check=True)
+                    "-e", DEST], check=True)
     sys.path.insert(0, DEST)
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: 2 seeds, tiny budget) or "paper" (5 seeds, the paper's 4096 x 1000 samples per phase)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 2 seeds, tiny budget) or "paper" (5 seeds, the paper's 4096 x 1000 samples per phase))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## What is calibrated, and against what
@@ -95,6 +95,9 @@ from fpe.experiments.schedule import DENSE, Variant
 from fpe.metrics import benjamini_hochberg
 from fpe.repro import seeds, set_determinism
 from fpe.tasks import count_threshold_accuracy
+from fpe.plot import use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 8, sens_seeds=2),

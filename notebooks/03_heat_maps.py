@@ -24,7 +24,7 @@
 # of this grid); the calibration chapter for the task settings. Runs on its own: it trains its own
 # edges, so it can run beside the load-sweep chapter on the other core.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -44,13 +44,13 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     with open("/tmp/fpe-constraints.txt", "w") as fh:
         fh.write(f"torch=={torch.__version__}\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
-                    "-e", DEST + "[colab]"], check=True)
+                    "-e", DEST], check=True)
     sys.path.insert(0, DEST)
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: 2 seeds, tiny budget) or "paper" (3 seeds, the paper's samples per phase)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 2 seeds, tiny budget) or "paper" (3 seeds, the paper's samples per phase))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## Setup, and what was cut
@@ -81,6 +81,9 @@ from fpe.experiments.boolean import BooleanSetup, run_sweep
 from fpe.experiments.schedule import DENSE, Variant
 from fpe.repro import seeds, set_determinism
 from fpe.metrics import benjamini_hochberg
+from fpe.plot import annotate_cells, use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 4),
@@ -147,9 +150,7 @@ vmax = max(np.abs(g).max() for g, _ in heat.values())
 for ax, v in zip(axes, FPE_VARIANTS):
     grid, sig = heat[v.key]
     im = ax.imshow(grid, cmap="RdBu_r", vmin=-vmax, vmax=vmax, origin="lower")
-    for i in range(len(HEAT)):
-        for j in range(len(HEAT)):
-            ax.text(j, i, f"{grid[i, j]:.0f}{'*' if sig[i, j] else ''}", ha="center", va="center", fontsize=7)
+    annotate_cells(ax, [[f"{grid[i, j]:.0f}{'*' if sig[i, j] else ''}" for j in range(len(HEAT))] for i in range(len(HEAT))], im)
     ax.set_xticks(range(len(HEAT)), HEAT); ax.set_yticks(range(len(HEAT)), HEAT)
     ax.set(xlabel="hidden width h", ylabel="clauses m", title=v.label)
 fig.colorbar(im, ax=axes, shrink=0.8, label="relative improvement (%)")

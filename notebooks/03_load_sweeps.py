@@ -24,7 +24,7 @@
 #
 # **Prerequisites.** The calibration chapter (which settings, and why). Runs on its own.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -44,13 +44,13 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     with open("/tmp/fpe-constraints.txt", "w") as fh:
         fh.write(f"torch=={torch.__version__}\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
-                    "-e", DEST + "[colab]"], check=True)
+                    "-e", DEST], check=True)
     sys.path.insert(0, DEST)
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: 2 seeds, tiny budget) or "paper" (10 seeds, the paper's 4096 x 1000 samples per phase)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 2 seeds, tiny budget) or "paper" (10 seeds, the paper's 4096 x 1000 samples per phase))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## Setup, and what was cut
@@ -86,6 +86,9 @@ from fpe.interference import fit_r2, off_block_fraction
 from fpe.metrics import accuracy_per_nonzero, benjamini_hochberg, mean_std
 from fpe.plot import weight_image
 from fpe.repro import seeds, set_determinism
+from fpe.plot import color, use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 4),
@@ -174,16 +177,16 @@ for row, (name, sw) in enumerate(SWEEPS.items()):
             key = f"{split}_a{alpha}"
             stats_ = [mean_std(sweep.relative(*sw["cell"](x), key)) for x in sw["xs"]]
             mean, std = np.array(stats_).T
-            ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=4, capsize=3, color=f"C{ci}", label=f"{split} split (ours)")
-            ax.plot(sw["xs"], sw["paper"][key], ls="--", marker="D", ms=4, mfc="none", color=f"C{ci}", alpha=0.7, label=f"{split} split (paper)")
+            ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=4, capsize=3, color=color(key), label=f"{split} split (ours)")
+            ax.plot(sw["xs"], sw["paper"][key], ls="--", marker="D", ms=4, mfc="none", color=color(key), alpha=0.7, label=f"{split} split (paper)")
             for x, mu, sd in zip(sw["xs"], mean, std):
                 if Q[name][(*sw["cell"](x), key)] < 0.05:
-                    ax.annotate("*", (x, mu + sd), ha="center", va="bottom", color=f"C{ci}", fontsize=11)
+                    ax.annotate("*", (x, mu + sd), ha="center", va="bottom", color=color(key), fontsize=11)
         ax.axhline(0, color="0.5", lw=0.8)
         ax.set(xlabel=sw["xlabel"], title=f"{sw['fig']}, α = {alpha}")
         ax.grid(alpha=0.3)
     axes[row, 0].set_ylabel("relative improvement over dense (%)")
-axes[0, 0].legend(fontsize=8)
+axes[0, 0].legend()
 plt.show()
 
 # %%
@@ -221,10 +224,10 @@ for ax, (name, sw) in zip(axes, SWEEPS.items()):
             if name == "h" or m != 8:  # m=8, h=8 is in both sweeps
                 results.add(f"acc_per_nnz_{v.key}_m{m}_h{h}", val, unit="%/weight", label=f"accuracy per non-zero weight, {v.label}, m={m}, h={h}")
         mean, std = np.array([mean_std(vv) for vv in vals]).T
-        ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=3, capsize=2, label=v.label, color=f"C{ci}" if ci else "k")
+        ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=3, capsize=2, label=v.label, color=color(v.key))
     ax.set(xlabel=sw["xlabel"], ylabel="test accuracy (%) per non-zero weight", yscale="log")
     ax.grid(alpha=0.3)
-axes[0].legend(fontsize=8)
+axes[0].legend()
 plt.show()
 
 # %% [markdown]
@@ -260,7 +263,7 @@ for col, (name, sw) in enumerate(SWEEPS.items()):
         for ci, v in enumerate(FPE_VARIANTS):
             vals = [sweep.fold(*sw["cell"](x), v.key, metric=metric) for x in sw["xs"]]
             mean, std = np.array([mean_std(f) for f in vals]).T
-            ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=3, capsize=2, label=v.label, color=f"C{ci}")
+            ax.errorbar(sw["xs"], mean, yerr=std, marker="o", ms=3, capsize=2, label=v.label, color=color(v.key))
             for x, f in zip(sw["xs"], vals):
                 m, h = sw["cell"](x)
                 paper = (PAPER_CAP_H if name == "h" else PAPER_CAP_M)[v.key].get(x) if metric == "capacity" else None
@@ -272,7 +275,7 @@ for col, (name, sw) in enumerate(SWEEPS.items()):
         ax.axhline(1, color="0.5", lw=0.8)
         ax.set(xlabel=sw["xlabel"], ylabel=f"{metric} fold change (FPE / dense)")
         ax.grid(alpha=0.3)
-axes[0, 0].legend(fontsize=7)
+axes[0, 0].legend()
 plt.show()
 
 rows = ["| sweep | variant | R² on capacity fold | paper | R² on cosine fold | paper |", "|---|---|---|---|---|---|"]

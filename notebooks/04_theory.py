@@ -27,7 +27,7 @@
 # probability. Runs on its own: about three minutes at the `paper` profile on one CPU thread,
 # under a minute at `quick`.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -47,13 +47,13 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     with open("/tmp/fpe-constraints.txt", "w") as fh:
         fh.write(f"torch=={torch.__version__}\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
-                    "-e", DEST + "[colab]"], check=True)
+                    "-e", DEST], check=True)
     sys.path.insert(0, DEST)
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: fewer Monte Carlo draws, 3 seeds, 4096 x 100 samples per phase) or "paper" (5 seeds, 4096 x 1000)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: fewer Monte Carlo draws, 3 seeds, 4096 x 100 samples per phase) or "paper" (5 seeds, 4096 x 1000))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## Setup
@@ -78,6 +78,9 @@ from fpe.experiments.schedule import DENSE, Variant
 from fpe.mlp import init_mlp, linear_layers
 from fpe.repro import generator, seeds, set_determinism
 from fpe.tasks import clause_groups
+from fpe.plot import use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {
     "quick": dict(mc_draws=2, seeds=3, samples=4096 * 100),  # samples seen per training phase,

@@ -38,7 +38,7 @@
 # finished widths are cached too, so a re-run takes a minute. The
 # timings recorded at the end of the chapter are those of the run that produced this page.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -63,8 +63,8 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: small subsets, 3 seeds, 5 + 5 epochs) or "paper" (5 seeds, 25 + 25 epochs)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: small subsets, 3 seeds, 5 + 5 epochs) or "paper" (5 seeds, 25 + 25 epochs))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## Setup and assumptions
@@ -109,6 +109,9 @@ from fpe.experiments.realdata import sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import accuracy_per_nonzero
 from fpe.repro import set_determinism
+from fpe.plot import color, percent_symlog, use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {
     "quick": dict(seeds=3, epochs=5, fashion_train=2000, fashion_test=2000, fashion_widths=[3, 8],
@@ -217,8 +220,7 @@ PAPER_FIG5_READ = {  # alpha = 4, the paper, as we read it, section 5 (Figure 5,
 PAPER_FIG5 = {k: {h: (lo + hi) / 2 for h, (lo, hi) in d.items()} for k, d in PAPER_FIG5_READ.items()}
 PAPER_FIG5_U = {k: {h: (hi - lo) / 2 + 0.15 * (lo + hi) / 2 for h, (lo, hi) in d.items()} for k, d in PAPER_FIG5_READ.items()}
 PAPER_NAME = {"fashion": "FashionMNIST", "cifar10": "CIFAR-100 (CLIP)", "wordnet": "ImageNet-100 (CLIP)"}
-STYLE = {"random_a2": ("tab:blue", "o", "--"), "gram_a2": ("tab:orange", "s", "--"),
-         "random_a4": ("tab:blue", "o", "-"), "gram_a4": ("tab:orange", "s", "-")}
+STYLE = {v.key: (color(v.key), {"dense": "^", "random": "o", "gram": "s"}[v.split], "--" if v.alpha == 2 else "-") for v in VARIANTS}
 rel = {k: {h: {v.key: sw.relative(h, v.key) for v in FPE_VARIANTS} for h in sw.widths} for k, sw in sweeps.items()}
 fig, axes = plt.subplots(2, 3, figsize=(13, 7))
 for j, (k, sw) in enumerate(sweeps.items()):
@@ -235,13 +237,13 @@ for j, (k, sw) in enumerate(sweeps.items()):
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(set(ws) | set(px)), [str(h) for h in sorted(set(ws) | set(px))])
     ax.minorticks_off()
-    ax.set_yscale("symlog", linthresh=2)
-    ax.set_title(f"{DATASETS[k].name} (for {PAPER_NAME[k]})", fontsize=9)
+    percent_symlog(ax, linthresh=1)
+    ax.set_title(f"{DATASETS[k].name} (for {PAPER_NAME[k]})")
     ax.set_xlabel("dense width h")
     ax.set_ylabel("relative improvement over dense (%)")
     ax = axes[1, j]
     for v in VARIANTS:
-        c, m, ls = STYLE.get(v.key, ("black", "^", "-"))
+        c, m, ls = STYLE[v.key]
         vals = [accuracy_per_nonzero(sw[h, v.key].test_acc.numpy(), sw[h, v.key].nonzeros.numpy()) for h in ws]
         ax.errorbar(ws, [x.mean() for x in vals], yerr=[x.std(ddof=1) for x in vals], color=c, marker=m, ls=ls, ms=4,
                     capsize=2, label=v.label)
@@ -250,9 +252,9 @@ for j, (k, sw) in enumerate(sweeps.items()):
     ax.set_yscale("log")
     ax.set_xlabel("dense width h")
     ax.set_ylabel("test accuracy (%) per non-zero weight")
-axes[0, 0].legend(fontsize=7)
-axes[1, 0].legend(fontsize=7)
-fig.suptitle(f"FPE on real data, {len(SEEDS)} seeds (mean ± std)", fontsize=10)
+axes[0, 0].legend()
+axes[1, 0].legend()
+fig.suptitle(f"FPE on real data, {len(SEEDS)} seeds (mean ± std)")
 fig.tight_layout()
 plt.show()
 

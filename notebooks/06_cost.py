@@ -28,7 +28,7 @@
 # own: under five minutes for the `paper` profile, under a minute for `quick`, on a 2-core CPU.
 # The same measurement is a script: `python benchmarks/inference.py`.
 
-# %%
+# %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
 # Anywhere else this cell does nothing (use `make setup` or `pip install -e .` instead).
 import os, subprocess, sys
@@ -48,13 +48,13 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     with open("/tmp/fpe-constraints.txt", "w") as fh:
         fh.write(f"torch=={torch.__version__}\n")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/fpe-constraints.txt",
-                    "-e", DEST + "[colab]"], check=True)
+                    "-e", DEST], check=True)
     sys.path.insert(0, DEST)
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # "quick" (CI: two sizes, alpha 4, batch 1 and 8) or "paper" (the full grid)
-progress = True  # progress bars for interactive use; the book build turns them off
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: two sizes, alpha 4, batch 1 and 8) or "paper" (the full grid))
+progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
 # ## Setup and assumptions
@@ -90,6 +90,9 @@ from IPython.display import Markdown, display
 from fpe.book.results import Results
 from fpe.cost import bench
 from fpe.repro import set_determinism
+from fpe.plot import use_style
+
+use_style()  # the book's figure style (fpe.plot)
 
 PROFILES = {
     "quick": dict(grid=dict(sizes=((512, 32), (4096, 1024)), alphas=(4,), batches=(1, 8), budget=0.2, max_rounds=7),

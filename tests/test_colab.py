@@ -14,13 +14,40 @@ ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("*.py"))
 
 
+CELL = colab.cell("colab")  # the fullest form; the tests below run it
+
+
 def first_code_cell(path):
-    return next(c.source for c in jupytext.read(path).cells if c.cell_type == "code")
+    return next(c for c in jupytext.read(path).cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_every_chapter_starts_with_the_colab_cell(source):
-    assert first_code_cell(source).strip() == colab.CELL.strip()
+def test_every_chapter_starts_with_its_colab_cell_hidden_in_the_book(source):
+    first = first_code_cell(source)
+    assert first.source.strip() == colab.cell(colab.extras_for(source)).strip()
+    assert colab.TAG in first.metadata.get("tags", [])  # removed from the rendered page, shown in Colab
+    executed = ROOT / "book" / f"{source.stem}.ipynb"
+    first_executed = first_code_cell(executed)
+    assert first_executed.source.strip() == first.source.strip() and colab.TAG in first_executed.metadata.get("tags", [])
+
+
+# what each extra installs, as import names (pyproject.toml; the base install brings the core ones)
+CORE = {"torch", "numpy", "scipy", "matplotlib", "tqdm", "fpe"}
+PRESENT = {"IPython", "google", "os", "sys", "subprocess", "time", "math", "json", "collections", "functools",
+           "itertools", "pathlib", "dataclasses", "typing", "statistics", "warnings", "random", "re"}
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_a_chapter_imports_only_what_its_set_up_installs(source):
+    import ast
+
+    tree = ast.parse("\n".join(c.source for c in jupytext.read(source).cells if c.cell_type == "code" and not c.source.startswith("%")))
+    top = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    top |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
+    assert top - PRESENT <= CORE, f"{source.name} imports {sorted(top - PRESENT - CORE)} beyond the core install"
+    uses_datasets = any(p.relative_to(ROOT / "fpe").parts[0] == "datasets" for p in
+                        __import__("fpe.deps", fromlist=["closure"]).closure(source) if p.is_relative_to(ROOT / "fpe"))
+    assert ("[colab]" in colab.cell(colab.extras_for(source))) == uses_datasets
 
 
 def test_the_cell_points_at_the_books_repository():
@@ -41,7 +68,7 @@ def run_cell(monkeypatch, in_colab):
     else:
         monkeypatch.setitem(sys.modules, "google.colab", None)  # import fails as outside Colab
     monkeypatch.setattr(sys, "path", list(sys.path))
-    exec(compile(colab.CELL, "colab-cell", "exec"), {"__name__": "__main__"})
+    exec(compile(CELL, "colab-cell", "exec"), {"__name__": "__main__"})
     return calls
 
 
@@ -78,4 +105,5 @@ def test_insert_is_idempotent(tmp_path):
     src.write_text("# %% [markdown]\n# # Title\n\n# %% tags=[\"parameters\"]\nprofile = \"paper\"\n")
     assert colab.insert(src)
     assert not colab.insert(src)
-    assert first_code_cell(src).strip() == colab.CELL.strip()
+    first = first_code_cell(src)
+    assert first.source.strip() == colab.cell("").strip() and first.metadata.get("tags") == [colab.TAG]

@@ -1,8 +1,12 @@
-"""Strip volatile metadata from an executed notebook so re-executions diff cleanly.
+"""Strip volatile metadata from an executed notebook so re-executions diff cleanly, and leave it
+as a reader expects to open it.
 
 ``python -m fpe.book.nbclean NOTEBOOK.ipynb ...`` removes per-cell timestamps and durations that
 papermill records and makes its input/output paths relative, keeping the notebook's total
-execution time (seconds) for the provenance record.
+execution time (seconds) for the provenance record. It also removes papermill's
+``injected-parameters`` cell: the values it injected stay in the notebook's metadata
+(``metadata.papermill.parameters``), and the ``parameters`` cell is again the only place a reader
+(in Colab, say) sets the profile, so an edit there takes effect.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ def clean(path: str | os.PathLike) -> None:
         for key in ("input_path", "output_path"):
             if pm.get(key):
                 pm[key] = os.path.basename(pm[key])
+    nb["cells"] = [c for c in nb.get("cells", []) if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.get("cells", []):
         cpm = cell.get("metadata", {}).get("papermill")
         if cpm is not None:

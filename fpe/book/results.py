@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .. import cache
 from ..deps import code_hash
 from ..metrics import mean_std
 from ..paths import atomic_write_text, project_root
@@ -116,6 +118,8 @@ class Results:
         self.root = project_root(root)
         self.numbers: dict[str, Number] = {}
         self.meta: dict = {}
+        self._t0 = time.perf_counter()
+        self._counts0 = dict(cache.COUNTS)
 
     @property
     def path(self) -> Path:
@@ -163,9 +167,21 @@ class Results:
         hash the cache keys use); ``None`` when the source is not in this project."""
         return code_hash(self.source_path) if self.source_path.is_file() else None
 
+    def run_record(self) -> dict:
+        """This run: seconds since the chapter created its :class:`Results`, its cache hits and misses
+        (:data:`fpe.cache.COUNTS`), and the seconds of the latest cold run (a run that read nothing from
+        the cache; kept from the previous result file while runs read it)."""
+        hits = cache.COUNTS["hits"] - self._counts0["hits"]
+        misses = cache.COUNTS["misses"] - self._counts0["misses"]
+        seconds = time.perf_counter() - self._t0
+        cold = seconds if not hits else None
+        if cold is None and self.path.is_file():
+            cold = json.loads(self.path.read_text()).get("run", {}).get("cold_seconds")
+        return {"seconds": seconds, "cache_hits": hits, "cache_misses": misses, "cold_seconds": cold}
+
     def to_dict(self) -> dict:
-        return {"notebook": self.notebook, "profile": self.profile, "code_hash": self.code_hash(), "meta": self.meta,
-                "environment": environment(), "numbers": [asdict(n) for n in self.numbers.values()]}
+        return {"notebook": self.notebook, "profile": self.profile, "code_hash": self.code_hash(), "run": self.run_record(),
+                "meta": self.meta, "environment": environment(), "numbers": [asdict(n) for n in self.numbers.values()]}
 
     def save(self) -> Path:
         """Write ``results/<profile>/<notebook>.json`` atomically; returns the path."""

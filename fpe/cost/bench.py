@@ -167,7 +167,7 @@ def expanded_pair(d: int, h: int, alpha: int, *, seed: int = 0, classes: int = 1
 
 
 def integer_agreement(*, d: int = 48, h: int = 6, alpha: int = 4, batches: Iterable[int] = (1, 3, 8), seed: int = 0) -> dict[str, float]:
-    """Max |form(x) - masked dense(x)| per form on integer-valued weights and inputs (small integers in
+    """Max ``|form(x) - masked dense(x)|`` per form on integer-valued weights and inputs (small integers in
     float32, so every sum is exact and a correct form gives exactly 0 on any machine)."""
     g = generator(seed, "bench", "integer")
     narrow, wide = expanded_pair.__wrapped__(d, h, alpha, seed=seed)  # a fresh copy: its weights are changed below

@@ -52,7 +52,7 @@ def preprocess_images(images: np.ndarray | torch.Tensor, size: int, mean: Sequen
 
 
 def _batched(fn: Callable[[torch.Tensor], torch.Tensor], images, size, mean, std, batch_size: int, progress: bool, desc: str) -> torch.Tensor:
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     out = []
     with torch.inference_mode():

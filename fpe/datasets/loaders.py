@@ -128,7 +128,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, progress:
     which the caller checks). A mismatch deletes the partial file and raises :class:`DataError`.
     ``opener`` is ``urllib.request.urlopen`` (tests pass a fake one or a ``file://`` URL).
     """
-    from tqdm import tqdm
+    from tqdm.auto import tqdm
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)

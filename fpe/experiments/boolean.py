@@ -15,7 +15,7 @@ and hidden widths ``h`` at once, on the fast concatenated trainer (:mod:`fpe.tra
   (``tests/test_boolean.py``).
 
 :func:`run_boolean` is one cell of it (the headline configuration). Each cell records per seed:
-test and train accuracy, non-zero weights, feature capacity and mean |cosine| of ``W1``
+test and train accuracy, non-zero weights, feature capacity and mean ``|cosine|`` of ``W1``
 (:mod:`fpe.interference`), and the trained models (a :class:`~fpe.experiments.schedule.Run`).
 """
 from __future__ import annotations

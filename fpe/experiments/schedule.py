@@ -73,7 +73,7 @@ class Schedule:
 @dataclass
 class Cell:
     """One ``(m, h, variant)`` cell of a run: per-seed tensors ``(S,)`` of test and train accuracy (%),
-    non-zero weights, and (Boolean runs) feature capacity and mean |cosine| of ``W1``; the trained
+    non-zero weights, and (Boolean runs) feature capacity and mean ``|cosine|`` of ``W1``; the trained
     stack as :class:`~fpe.training.stacked.StackedMLP` state (``weights``, ``biases``, ``masks``, one
     entry per layer with a leading seed axis; ``None`` where not kept) and, for dense cells, the
     state after warm-up (``warm``)."""
