@@ -29,7 +29,7 @@ FOUND_START, FOUND_END = "<!-- found:start -->", "<!-- found:end -->"
 LAYOUT_START, LAYOUT_END = "<!-- layout:start -->", "<!-- layout:end -->"
 # the package's layers, lowest first (fpe/deps.py and tests/test_cache.py hold the import order to it)
 LAYERS = ("", "training", "datasets", "experiments", "cost", "book")
-METHOD = ("expand", "splits", "gram", "mlp")  # the method, listed first
+METHOD = ("expand", "splits", "gram", "mlp", "layers", "conv", "export")  # the method, listed first
 
 
 def load_results(profile: str = "paper", root: Path | None = None) -> dict[str, dict]:
