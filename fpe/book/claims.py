@@ -11,26 +11,35 @@ from __future__ import annotations
 
 __all__ = ["CLAIMS", "PANELS"]
 
-# (key, the claim in our words, deciding numbers, families whose verdicts are tallied, the chapter whose
-#  tagged "finding" figure illustrates it)
-CLAIMS = [
-    ("clause", "Clause-aligned splitting raises accuracy on the Boolean task (and lowers interference).",
-     ["02_headline/acc_clause_a2", "03_load_sweeps/rel_h_clause_a2_m8_h8", "03_load_sweeps/fold_capacity_h_clause_a2_m8_h8"],
-     [("03_load_sweeps", "rel_h_clause_"), ("03_load_sweeps", "rel_m_clause_")], "02_headline"),
-    ("random", "Random splits recover much of that gain: fewer collisions, not exact assignment, drive it.",
-     ["02_headline/acc_random_a2", "03_load_sweeps/rel_h_random_a2_m8_h8", "03_load_sweeps/rel_m_random_a2_m14_h8"],
-     [("03_load_sweeps", "rel_h_random_"), ("03_load_sweeps", "rel_m_random_")], "03_load_sweeps"),
-    ("load", "The gain grows with polysemantic load (clauses per neuron), then falls off.",
-     ["03_load_sweeps/rel_m_clause_a4_m8_h8", "03_load_sweeps/rel_m_clause_a4_m14_h8", "03_load_sweeps/rel_m_clause_a4_m32_h8"],
-     [("03_load_sweeps", "rel_m_"), ("03_heat_maps", "heat_")], "03_heat_maps"),
-    ("realdata", "On real data, widening at a constant non-zero count helps consistently, most at small widths.",
-     ["05_real_data/table_fashion_random_a2", "05_real_data/table_cifar10_random_a4", "05_real_data/table_wordnet_random_a4"],
-     [("05_real_data", "table_"), ("05_real_data", "rel_")], "05_real_data"),
-    ("cost", "The right cost model is non-zero weights moved from memory, not FLOPs.",
-     [], [("06_cost", "")], "06_cost"),
-    ("theory", "(Theory) With random disjoint splits, two clauses still share a child with probability about alpha^-(2k-1).",
-     ["04_theory/p_pair_independent_k4_a2", "04_theory/mc_p_pair_independent_k4_a2"], [("04_theory", "")], "04_theory"),
-]
+# each claim in our words, the numbers that decide it, the families whose verdicts are tallied with it, and
+# the chapter whose tagged "finding" figure illustrates it
+CLAIM_TEXT = {
+    "clause": "Clause-aligned splitting raises accuracy on the Boolean task (and lowers interference).",
+    "random": "Random splits recover much of that gain: fewer collisions, not exact assignment, drive it.",
+    "load": "The gain grows with polysemantic load (clauses per neuron), then falls off.",
+    "realdata": "On real data, widening at a constant non-zero count helps consistently, most at small widths.",
+    "cost": "The right cost model is non-zero weights moved from memory, not FLOPs.",
+    "theory": "(Theory) With random disjoint splits, two clauses still share a child with probability about alpha^-(2k-1).",
+}
+DECIDED_BY = {
+    "clause": ["02_headline/acc_clause_a2", "03_load_sweeps/rel_h_clause_a2_m8_h8", "03_load_sweeps/fold_capacity_h_clause_a2_m8_h8"],
+    "random": ["02_headline/acc_random_a2", "03_load_sweeps/rel_h_random_a2_m8_h8", "03_load_sweeps/rel_m_random_a2_m14_h8"],
+    "load": ["03_load_sweeps/rel_m_clause_a4_m8_h8", "03_load_sweeps/rel_m_clause_a4_m14_h8", "03_load_sweeps/rel_m_clause_a4_m32_h8"],
+    "realdata": ["05_real_data/table_fashion_random_a2", "05_real_data/table_cifar10_random_a4", "05_real_data/table_wordnet_random_a4"],
+    "cost": [],
+    "theory": ["04_theory/p_pair_independent_k4_a2", "04_theory/mc_p_pair_independent_k4_a2"],
+}
+FAMILIES = {  # notebook and id prefix
+    "clause": [("03_load_sweeps", "rel_h_clause_"), ("03_load_sweeps", "rel_m_clause_")],
+    "random": [("03_load_sweeps", "rel_h_random_"), ("03_load_sweeps", "rel_m_random_")],
+    "load": [("03_load_sweeps", "rel_m_"), ("03_heat_maps", "heat_")],
+    "realdata": [("05_real_data", "table_"), ("05_real_data", "rel_")],
+    "cost": [("06_cost", "")],
+    "theory": [("04_theory", "")],
+}
+FIGURE = {"clause": "02_headline", "random": "03_load_sweeps", "load": "03_heat_maps", "realdata": "05_real_data",
+          "cost": "06_cost", "theory": "04_theory"}
+CLAIMS = [(k, CLAIM_TEXT[k], DECIDED_BY[k], FAMILIES[k], FIGURE[k]) for k in CLAIM_TEXT]
 
 # (panel, notebook or None, id prefixes, paper_numbers, status note where not at the paper's setting)
 PANELS = [
