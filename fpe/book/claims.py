@@ -46,7 +46,7 @@ PANELS = [
     ("Headline accuracies, 8 clauses / 8 neurons (text)", "02_headline", ["acc_dense", "acc_random", "acc_clause"], 3, None),
     ("Figure 2: first-layer weights of the 8-clause model", "03_load_sweeps", ["fig2_"], 0, None),
     ("Figure 3: feature-capacity fold change vs h", "03_load_sweeps", ["fold_capacity_h_"], 44, None),
-    ("Figure 3: feature-capacity fold change vs m", "03_load_sweeps", ["fold_capacity_m_"], 22, None),
+    ("Figure 3: feature-capacity fold change vs m", "03_load_sweeps", ["fold_capacity_m_"], 29, None),
     ("Figure 3: neuron-cosine fold change vs h and m", "03_load_sweeps", ["fold_cosine_"], 0,
      "the paper gives ranges only; recomputed, not compared"),
     ("Figure 3: R² of improvement on the fold changes", "03_load_sweeps", ["r2_"], 8, None),
