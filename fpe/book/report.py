@@ -287,7 +287,7 @@ def coverage_page(profile: str = "paper", root: Path | None = None) -> str:
                       f"(some on substitutes, see the status), {tot['missing']} not compared or missing.", "",
                       *rows, "",
                       "Not covered at all: the later version's experiments listed in {doc}`paper` section 7 (CNNs, "
-                      "deeper networks, DropConnect, overlapping children, split timing, moving masks, class-count sweeps, "
+                      "DropConnect, overlapping children, split timing, moving masks, class-count sweeps, "
                       "wider dense baselines), the paper's CLIP embeddings and ImageNet (no weights or data offline), and "
                       "the authors' own code (https://github.com/Shavit-Lab/Expand-Neurons), which was not compared.", ""])
 
