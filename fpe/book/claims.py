@@ -70,6 +70,8 @@ PANELS = [
      "substitute: 5-layer MLPs on WordNet nouns in 300 classes through MiniLM"),
     ("Inference cost (claim 5)", "06_cost", [""], 0, "the paper gives no number; measured here"),
     ("Later version: CNN backbone on CIFAR-100", None, [], 0, "missing (a later-version claim without public numbers)"),
-    ("Later version: DropConnect, overlap, split timing, moving masks, alpha, classes per neuron, wider dense",
-     None, [], 0, "missing (later-version claims without public numbers)"),
+    ("Later version: alpha sweep, split timing, what a wider dense net buys (Boolean task)", "08_controls", ["alpha_", "timing_", "wide_", "match_"],
+     0, "later-version claims without public numbers: tested for direction, not compared"),
+    ("Later version: DropConnect, overlapping children, moving masks, classes per neuron", None, [], 0,
+     "missing (later-version claims without public numbers)"),
 ]
