@@ -27,7 +27,7 @@
 # | paper | here | why |
 # |---|---|---|
 # | ImageNet-1k through CLIP ViT-B/32 (512-d), 1000 classes | WordNet noun glosses through all-MiniLM-L6-v2 (384-d), 300 classes (depth-7 hypernyms) | frozen pretrained embeddings, hundreds of classes over a few neurons |
-# | 5-layer MLP, widths 6-16, FPE on every hidden layer | the same (`fpe.experiments.deep.deep_sweep`) | the paper's architecture |
+# | 5-layer MLP, widths 6-16, FPE on every hidden layer | the same (`fpe.experiments.realdata.sweep` with `layers=4`) | the paper's architecture |
 #
 # **Prerequisites.** Chapters 1 (what `fpe.expand` does, also for deeper nets) and 5 (the real-data
 # schedule and the WordNet substitute). Runs on its own. On a quiet 2-core CPU with one training
@@ -102,7 +102,7 @@ from IPython.display import Markdown, display
 
 from fpe.book.results import Results
 from fpe.datasets.features import wordnet_features
-from fpe.experiments.deep import deep_sweep
+from fpe.experiments.realdata import sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import benjamini_hochberg, paired_pvalue
 from fpe.plot import color, percent_symlog, use_style
@@ -166,7 +166,7 @@ print("first classes:", ", ".join(data.classes[:20]), "...")
 # %%
 t = time.perf_counter()
 CAL_WIDTHS = [cfg["widths"][0], cfg["widths"][-1]]
-calib = {lr: deep_sweep(data, CAL_WIDTHS, CALIBRATION_SEEDS, [DENSE], schedule=Schedule(lr, BATCH, cfg["epochs"], cfg["epochs"]),
+calib = {lr: sweep(data, CAL_WIDTHS, CALIBRATION_SEEDS, [DENSE], schedule=Schedule(lr, BATCH, cfg["epochs"], cfg["epochs"]),
                         layers=LAYERS, progress=progress,
                         config={"dataset": data.name, "depth": cfg["depth"], "per_class": cfg["per_class"], "profile": profile,
                                 "note": data.note, "n_train": len(data.y_train), "purpose": "learning-rate calibration"})
@@ -192,13 +192,13 @@ display(Markdown("\n".join(rows) + f"\n\nChosen learning rate: **{LR:g}** (train
 #
 # For each width `h`: dense 5-layer MLPs (one per seed) train 25 epochs, are expanded with every
 # variant (all four hidden layers `alpha` times wider, one global prune back to the dense non-zero
-# count), and all nets train 25 more epochs (`fpe.experiments.deep.deep_sweep`, which calls
+# count), and all nets train 25 more epochs (`fpe.experiments.realdata.sweep` with `layers=4`, which calls
 # `fpe.experiments.schedule.run_schedule` with `hidden = [h, h, h, h]` once per width and caches
 # each finished width).
 
 # %%
 t = time.perf_counter()
-sw = deep_sweep(data, cfg["widths"], SEEDS, VARIANTS, schedule=Schedule(LR, BATCH, cfg["epochs"], cfg["epochs"]),
+sw = sweep(data, cfg["widths"], SEEDS, VARIANTS, schedule=Schedule(LR, BATCH, cfg["epochs"], cfg["epochs"]),
                 layers=LAYERS, progress=progress,
                 config={"dataset": data.name, "depth": cfg["depth"], "per_class": cfg["per_class"], "profile": profile,
                         "note": data.note, "n_train": len(data.y_train)})

@@ -1,4 +1,4 @@
-"""Width sweeps of deeper MLPs (fpe.experiments.deep): one hidden layer is exactly the real-data sweep,
+"""Width sweeps of deeper MLPs (fpe.experiments.realdata.sweep with layers > 1): one hidden layer is exactly the real-data sweep,
 several hidden layers really are several, FPE keeps the non-zero count, finished widths are cached."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 from fpe import cache
 from fpe.datasets.features import Features
 from fpe.experiments import realdata
-from fpe.experiments.deep import deep_sweep
+from fpe.experiments.realdata import sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 
 VARIANTS = [DENSE, Variant("random", 2), Variant("gram", 2)]
@@ -29,7 +29,7 @@ def toy(d=6, classes=4, n_train=48, n_test=24) -> Features:
 
 def test_one_hidden_layer_is_exactly_the_real_data_sweep():
     f = toy()
-    deep = deep_sweep(f, [3, 4], [0, 1], VARIANTS, schedule=SCHEDULE, layers=1)
+    deep = sweep(f, [3, 4], [0, 1], VARIANTS, schedule=SCHEDULE, layers=1)
     flat = realdata.sweep(f, [3, 4], [0, 1], VARIANTS, schedule=SCHEDULE)
     assert deep.widths == flat.widths == [3, 4]
     for h in (3, 4):
@@ -42,7 +42,7 @@ def test_one_hidden_layer_is_exactly_the_real_data_sweep():
 def test_every_hidden_layer_is_there_and_fpe_keeps_the_count(layers):
     f = toy()
     d, c, h = f.dim, len(f.classes), 3
-    run = deep_sweep(f, [h], [0, 1], VARIANTS, schedule=SCHEDULE, layers=layers)
+    run = sweep(f, [h], [0, 1], VARIANTS, schedule=SCHEDULE, layers=layers)
     assert run.widths == [h]  # indexed by the width, not by the tuple of widths
     dense = run[h, "dense"].nonzeros
     assert (dense == d * h + (layers - 1) * h * h + h * c).all()  # trained dense weights are all non-zero
@@ -54,9 +54,9 @@ def test_every_hidden_layer_is_there_and_fpe_keeps_the_count(layers):
 def test_finished_widths_are_cached_per_depth():
     f = toy()
     before = dict(cache.COUNTS)
-    a = deep_sweep(f, [3], [0], VARIANTS, schedule=SCHEDULE, layers=2)
-    b = deep_sweep(f, [3], [0], VARIANTS, schedule=SCHEDULE, layers=2)
-    deep_sweep(f, [3], [0], VARIANTS, schedule=SCHEDULE, layers=3)
+    a = sweep(f, [3], [0], VARIANTS, schedule=SCHEDULE, layers=2)
+    b = sweep(f, [3], [0], VARIANTS, schedule=SCHEDULE, layers=2)
+    sweep(f, [3], [0], VARIANTS, schedule=SCHEDULE, layers=3)
     assert cache.COUNTS["hits"] - before["hits"] == 1 and cache.COUNTS["misses"] - before["misses"] == 2
     assert torch.equal(a[3, "gram_a2"].test_acc, b[3, "gram_a2"].test_acc)
 
@@ -64,4 +64,4 @@ def test_finished_widths_are_cached_per_depth():
 @pytest.mark.parametrize("layers", [0, -1, 1.5, True])
 def test_bad_depth_is_rejected(layers):
     with pytest.raises(ValueError, match="layers"):
-        deep_sweep(toy(), [3], [0], VARIANTS, schedule=SCHEDULE, layers=layers)
+        sweep(toy(), [3], [0], VARIANTS, schedule=SCHEDULE, layers=layers)

@@ -17,21 +17,29 @@ __all__ = ["sweep"]
 
 
 def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], variants: Sequence[Variant], *,
-          schedule: Schedule, progress: bool = False, config: dict | None = None) -> Run:
+          schedule: Schedule, layers: int = 1, progress: bool = False, config: dict | None = None) -> Run:
     """Run the schedule at every width; returns a :class:`~fpe.experiments.schedule.Run` with a cell
     per ``(h, variant key)`` (numbers only: test and train accuracy, non-zero weights per seed).
 
+    ``layers`` hidden layers of width ``h`` each (``hidden = [h] * layers``; the paper's ImageNet-1k
+    classifier is a 5-layer MLP, ``layers=4``, section 7): FPE expands every hidden layer and prunes
+    once, globally over all layers (:func:`fpe.expand`). Cells are indexed by ``h`` whatever the depth.
     Each width is cached under ``config`` (which must identify the features) plus the run settings.
     """
+    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+        raise ValueError(f"layers must be an integer >= 1, got {layers!r}")
     seeds = list(seeds)
     data = stacked_data(features.x_train, features.y_train, features.x_test, features.y_test, seeds)
     run = Run(seeds)
     for h in widths:
-        def compute(h=h):
-            return run_schedule(*data, seeds=seeds, hidden=[h], variants=list(variants), schedule=schedule,
-                                progress=progress, tag=f"{features.name}-h{h}", keep_models=False).to_state()
+        tag = f"{features.name}-h{h}" if layers == 1 else f"{features.name}-L{layers}-h{h}"
 
-        key = dict(config or {}, features=features.name, width=h, seeds=seeds, variants=[v.key for v in variants],
+        def compute(h=h, tag=tag):
+            r = run_schedule(*data, seeds=seeds, hidden=[h] * layers, variants=list(variants), schedule=schedule,
+                             progress=progress, tag=tag, keep_models=False)
+            return Run(r.seeds, {(m, h, key): cell for (m, _, key), cell in r.cells.items()}).to_state()
+
+        key = dict(config or {}, features=features.name, width=h, layers=layers, seeds=seeds, variants=[v.key for v in variants],
                    lr=schedule.lr, batch_size=schedule.batch_size, warmup=schedule.warmup_epochs, post=schedule.post_epochs)
         run = run.merged(Run.from_state(cached("realdata", key, compute, module=__name__)))
     return run
