@@ -1,0 +1,196 @@
+"""A small CNN trained end to end on images, dense against FPE at an equal non-zero count (the
+paper, as we read it, section 7 item 1: a CNN backbone trained jointly with its classifier).
+
+The model (:func:`backbone_cnn`, width ``w``) is a backbone of two convolution blocks and an
+embedding, and an MLP head with one hidden layer::
+
+    Conv2d(C, w, 3) BN ReLU MaxPool2 | Conv2d(w, 2w, 3) BN ReLU MaxPool2 | Flatten Linear(.., 4w) ReLU
+    | Linear(4w, w) ReLU Linear(w, classes)
+
+Every model trains ``warmup_epochs`` dense, is expanded, and trains ``post_epochs`` more with a fresh
+Adam and fixed masks; the dense baseline trains the same ``warmup_epochs + post_epochs`` in one run
+with its own optimiser state (the schedule of :mod:`fpe.experiments.schedule`). Two places for FPE:
+
+- ``"head"`` (:func:`head_fpe`): the head's hidden layer (``w`` neurons) becomes ``alpha * w`` children
+  over the jointly trained backbone, the later version's setting as far as it is described;
+- ``"channel"`` (:func:`channel_fpe`): the channels of both conv layers (:func:`fpe.conv.expand_cnn` on
+  the backbone up to the embedding, whose ``Linear`` copies its inputs for the children), the head untouched.
+
+In both, one global magnitude prune over the expanded part restores its non-zero count exactly, so
+the whole model keeps the dense model's count. All models of all seeds and widths train together
+in :class:`fpe.training.cnn.CNNTrainer` (grouped per shape; every model of one seed sees the same
+minibatches, :func:`fpe.repro.stream`).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..cache import cached
+from ..conv import count_nonzero_cnn, expand_cnn
+from ..repro import generator, stream
+from ..training.cnn import CNNTrainer, copy_models, evaluate
+
+__all__ = ["CNNSetup", "PLACES", "backbone_cnn", "head_fpe", "channel_fpe", "image_tensors", "run_cnn"]
+
+PLACES = ("head", "channel")
+_EMBED = 9  # index of the embedding Linear in backbone_cnn
+_HEAD = 11  # index of the head's hidden Linear
+
+
+@dataclass(frozen=True)
+class CNNSetup:
+    """The training set-up of the CNN chapter (every field a **[house]** choice, see the chapter)."""
+
+    n_train: int = 10_000  # training images (a fixed subset, the same for every seed)
+    image_size: int = 16  # images are average-pooled from 32x32 to this size
+    warmup_epochs: int = 6
+    post_epochs: int = 6
+    lr: float = 1e-3
+    batch_size: int = 128
+    alpha: int = 2
+    split: str = "random"
+
+    def __post_init__(self):
+        for name in ("n_train", "image_size", "batch_size", "alpha"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise ValueError(f"{name} must be an integer >= 2, got {v!r}")
+        for name in ("warmup_epochs", "post_epochs"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if self.image_size % 4:
+            raise ValueError(f"image_size must be a multiple of 4 (two 2x2 poolings), got {self.image_size}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+
+def backbone_cnn(width: int, *, image_size: int, channels: int = 3, classes: int = 10,
+                 generator: torch.Generator | None = None) -> nn.Sequential:
+    """The chapter's CNN at ``width`` (module docstring); PyTorch's default initialisation drawn from ``generator``."""
+    if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be an integer >= 1, got {width!r}")
+    if image_size % 4:
+        raise ValueError(f"image_size must be a multiple of 4, got {image_size!r}")
+    state = torch.random.get_rng_state()
+    if generator is not None:
+        torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
+    try:
+        w = width
+        model = nn.Sequential(
+            nn.Conv2d(channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(w, 2 * w, 3, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(2 * w * (image_size // 4) ** 2, 4 * w), nn.ReLU(),
+            nn.Linear(4 * w, w), nn.ReLU(), nn.Linear(w, classes))
+    finally:
+        torch.random.set_rng_state(state)
+    return model
+
+
+def head_fpe(model: nn.Sequential, alpha: int, split: str = "random", *, generator: torch.Generator | None = None) -> nn.Sequential:
+    """FPE on the head's hidden layer of a :func:`backbone_cnn` (the backbone copied unchanged)."""
+    (backbone,) = copy_models([model[:_HEAD]])
+    head = expand_cnn(model[_HEAD:], alpha, split, generator=generator)
+    return nn.Sequential(*backbone, *head)
+
+
+def channel_fpe(model: nn.Sequential, alpha: int, split: str = "random", *, generator: torch.Generator | None = None) -> nn.Sequential:
+    """Channel FPE on both conv layers of a :func:`backbone_cnn` (the head copied unchanged)."""
+    backbone = expand_cnn(model[:_EMBED + 1], alpha, split, generator=generator)
+    (head,) = copy_models([model[_EMBED + 1:]])
+    return nn.Sequential(*backbone, *head)
+
+
+def image_tensors(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
+                  n_train: int, image_size: int, subset_seed: int = 0):
+    """Float tensors ``(N, 3, S, S)`` from uint8 images ``(N, 32, 32, 3)``: a fixed random subset of
+    ``n_train`` training images, average-pooled to ``image_size`` and normalised per channel by the
+    subset's mean and std; the whole test set the same way. Returns ``x_train, y_train, x_test, y_test``."""
+    if not 2 <= n_train <= len(x_train):
+        raise ValueError(f"n_train must be in 2..{len(x_train)}, got {n_train!r}")
+    idx = torch.randperm(len(x_train), generator=generator(subset_seed, "cnn", "subset"))[:n_train].sort().values.numpy()
+
+    def prep(x):
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 255.0
+        return F.adaptive_avg_pool2d(t, image_size) if t.shape[-1] != image_size else t
+
+    xtr = prep(x_train[idx])
+    mean, std = xtr.mean((0, 2, 3), keepdim=True), xtr.std((0, 2, 3), keepdim=True)
+    return ((xtr - mean) / std, torch.as_tensor(y_train[idx]).long(), (prep(x_test) - mean) / std,
+            torch.as_tensor(y_test).long())
+
+
+def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *, tag: str, places=PLACES,
+            progress: bool = False) -> dict:
+    """Dense and FPE CNNs for every width and seed; cached in two parts (dense, FPE).
+
+    Args:
+        data: ``(x_train, y_train, x_test, y_test)`` from :func:`image_tensors`; ``tag`` names it in the
+            cache key and the random streams (e.g. ``"cifar10"``).
+
+    Returns ``{"dense": {w: acc (S,)}, "dense_warmup": {w: acc (S,)}, place: {w: acc (S,)},
+    "nonzeros": {(kind, w): (S,)}, "seconds": {...}}`` (accuracy in %, on the test set).
+    """
+    if not widths or not seeds:
+        raise ValueError("widths and seeds must be non-empty lists")
+    bad = [p for p in places if p not in PLACES]
+    if bad or not places:
+        raise ValueError(f"places must be a non-empty subset of {PLACES}, got {list(places)}")
+    xtr, ytr, xte, yte = data
+    config = dict(setup=asdict(setup), widths=list(widths), seeds=list(seeds), tag=tag, n_train=len(xtr), n_test=len(xte),
+                  image_size=int(xtr.shape[-1]))
+    s_index = [si for si, _ in enumerate(seeds) for _ in widths]
+    grid = [(s, w) for s in seeds for w in widths]
+
+    def order(phase):
+        return [stream(s, f"cnn-{tag}", "order", phase) for s in seeds]
+
+    def dense():
+        import time
+        t = time.process_time()
+        models = [backbone_cnn(w, image_size=setup.image_size, generator=stream(s, f"cnn-{tag}", "init", w)) for s, w in grid]
+        trainer = CNNTrainer(models, xtr, ytr, s_index, lr=setup.lr, batch_size=setup.batch_size)
+        trainer.fit(setup.warmup_epochs, order("warmup"), progress=progress, desc="dense warm-up")
+        warm = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
+        acc_warm = evaluate(models, xte, yte)
+        trainer.fit(setup.post_epochs, order("post"), progress=progress, desc="dense, continued")
+        return dict(warm=warm, acc_warm=acc_warm, acc=evaluate(models, xte, yte),
+                    nonzeros=torch.tensor([count_nonzero_cnn(m) for m in models]), seconds=time.process_time() - t)
+
+    d = cached(f"cnn/{tag}-dense", config, dense, module=__name__)
+
+    def fpe_run():
+        import time
+        t = time.process_time()
+        models, si = [], []
+        for place in places:
+            expand = head_fpe if place == "head" else channel_fpe
+            for k, (s, w) in enumerate(grid):
+                base = backbone_cnn(w, image_size=setup.image_size)
+                base.load_state_dict(d["warm"][k])
+                models.append(expand(base, setup.alpha, setup.split, generator=stream(s, f"cnn-{tag}", "split", place, setup.alpha, w)))
+                si.append(s_index[k])
+        for m in models:
+            m.train()
+        CNNTrainer(models, xtr, ytr, si, lr=setup.lr, batch_size=setup.batch_size).fit(
+            setup.post_epochs, order("post"), progress=progress, desc="FPE")
+        return dict(acc=evaluate(models, xte, yte), nonzeros=torch.tensor([count_nonzero_cnn(m) for m in models]),
+                    seconds=time.process_time() - t)
+
+    f = cached(f"cnn/{tag}-fpe-{'-'.join(places)}", config, fpe_run, module=__name__)
+    n_s, n_w = len(seeds), len(widths)
+    per_w = lambda t: {w: t.view(n_s, n_w)[:, j].clone() for j, w in enumerate(widths)}  # noqa: E731
+    out = {"dense": per_w(d["acc"]), "dense_warmup": per_w(d["acc_warm"]),
+           "nonzeros": {("dense", w): v for w, v in per_w(d["nonzeros"]).items()},
+           "seconds": {"dense": float(d["seconds"]), "fpe": float(f["seconds"])}}
+    for p_i, place in enumerate(places):
+        sl = slice(p_i * len(grid), (p_i + 1) * len(grid))
+        out[place] = per_w(f["acc"][sl])
+        out["nonzeros"].update({(place, w): v for w, v in per_w(f["nonzeros"][sl]).items()})
+    return out
