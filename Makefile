@@ -17,8 +17,8 @@ TIMEOUT ?= 3600
 
 SOURCES := $(sort $(wildcard notebooks/*.py))
 NAMES := $(notdir $(basename $(SOURCES)))
-# `make execute` starts the longest chapters first, so that JOBS cores finish together
-# (measured paper-profile times are on the provenance page); chapters not listed run last.
+# `make execute` starts the longest chapters first, so that their jobs are queued first (measured
+# paper-profile times are on the provenance page); chapters not listed start last.
 LONGEST_FIRST := 03_load_sweeps 05_real_data 07_deep_mlp 08_controls 03_heat_maps 03_calibration 01_fpe_step_by_step 06_cost 04_theory 02_headline
 ORDERED := $(filter $(NAMES),$(LONGEST_FIRST)) $(filter-out $(LONGEST_FIRST),$(NAMES))
 EXECUTED := $(ORDERED:%=book/%.ipynb)
@@ -147,7 +147,6 @@ $(STAMP): requirements.txt $(wildcard requirements/*.txt) pyproject.toml | syste
 # its source or the fpe package changed. Finished experiments are cached in .cache/, so a re-run after an
 # interruption does not repeat them.
 FORCE_EXEC ?=
-JOBS ?= 2
 
 _build/src/%.ipynb: notebooks/%.py | $(STAMP)
 	mkdir -p $(@D)
@@ -155,7 +154,7 @@ _build/src/%.ipynb: notebooks/%.py | $(STAMP)
 
 # Executed notebooks of the chosen profile; the book renders these (commit them for PROFILE=paper).
 book/%.ipynb: _build/src/%.ipynb $(FORCE_EXEC) | $(STAMP)
-	$(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
+	FPE_CHAPTER=$* $(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
 	  -p profile $(PROFILE) -p progress False $< $@
 	$(PY) -m fpe.book.nbclean $@
 
@@ -167,9 +166,20 @@ ifeq ($(filter help setup clean system-check lint-workflows,$(MAKECMDGOALS)),)
 -include _build/deps.mk
 endif
 
-# Recompute every notebook, JOBS at a time (each notebook uses FPE_THREADS=1 thread by default).
+# Recompute every notebook. Whole-book scheduling: every chapter starts at once (longest first) and
+# submits its cached computations as jobs (fpe.jobs, one thread each); the jobs of all chapters share
+# JOBS book-wide slots (default: the CPU cores), so every core stays busy until the last job ends.
+# The jobs' times go to _build/jobs.jsonl; the summary and critical path are printed at the end.
+# JOBS=1 runs one job at a time. On a Dask cluster: FPE_DASK_SCHEDULER=tcp://host:8786 make execute.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+JOB_LOG := _build/jobs.jsonl
 execute: | $(STAMP)
-	$(MAKE) --no-print-directory -j$(JOBS) FORCE_EXEC=FORCE $(EXECUTED)
+	rm -rf _build/slots && mkdir -p _build/slots && : > $(JOB_LOG)
+	start=$$(date +%s)
+	FPE_JOB_SLOTS=$(abspath _build/slots) FPE_JOB_SLOT_COUNT=$(JOBS) FPE_JOBS=$(JOBS) FPE_JOB_LOG=$(abspath $(JOB_LOG)) \
+	  $(MAKE) --no-print-directory -j$(words $(EXECUTED)) FORCE_EXEC=FORCE $(EXECUTED)
+	echo "make execute: $$(( $$(date +%s) - start )) s for $(words $(EXECUTED)) chapters with $(JOBS) job slots"
+	$(PY) -m fpe.jobs report $(JOB_LOG)
 
 book: execute
 	$(MAKE) --no-print-directory html

@@ -3,11 +3,14 @@
 read it* (``book/paper.md``) by its section numbers.
 
 The method first (this level): :mod:`fpe.expand` (the transform), :mod:`fpe.splits` (split rules),
-:mod:`fpe.gram` (the Gram split), :mod:`fpe.mlp` (the MLPs it applies to). Small shared modules:
+:mod:`fpe.gram` (the Gram split), :mod:`fpe.mlp` (the MLPs it applies to), :mod:`fpe.conv` (channel
+FPE for CNNs, ``fpe.expand_cnn``), :mod:`fpe.layers` (any module by layer names, ``fpe.expand_layers``)
+and :mod:`fpe.export` (plain or sparse layers for inference). Small shared modules:
 :mod:`fpe.tasks` (Boolean DNF task), :mod:`fpe.metrics`, :mod:`fpe.interference` (feature capacity,
 neuron cosine, weight structure), :mod:`fpe.theory` (collision probabilities), :mod:`fpe.plot`,
 :mod:`fpe.repro` (seeds, determinism, checks), :mod:`fpe.paths`, :mod:`fpe.deps` (what a
-computation imports) and :mod:`fpe.cache`.
+computation imports), :mod:`fpe.cache` and :mod:`fpe.jobs` (cached computations as jobs on every core
+or a cluster).
 
 Subpackages, each importing only from below it:
 
@@ -22,9 +25,10 @@ Subpackages, each importing only from below it:
 """
 __version__ = "0.2.0"
 
+from .conv import expand_cnn  # noqa: E402
 from .expand import count_nonzero, expand, split_copy  # noqa: E402
 from .export import export  # noqa: E402
 from .layers import expand_layers  # noqa: E402
 from .splits import SPLITS  # noqa: E402
 
-__all__ = ["expand", "expand_layers", "export", "split_copy", "count_nonzero", "SPLITS", "__version__"]
+__all__ = ["expand", "expand_cnn", "expand_layers", "export", "split_copy", "count_nonzero", "SPLITS", "__version__"]

@@ -22,7 +22,7 @@ import torch
 from .deps import code_hash
 from .paths import cache_dir
 
-__all__ = ["cache_path", "cached", "COUNTS"]
+__all__ = ["cache_path", "cached", "load_entry", "store_entry", "COUNTS"]
 
 # hits and misses of this process, so a chapter can say whether its run was cold or read its cache
 COUNTS = {"hits": 0, "misses": 0}
@@ -47,17 +47,30 @@ def cached(name: str, config: dict, compute: Callable[[], Any], *, module: str) 
         COUNTS["misses"] += 1
         return compute()
     path = cache_path(name, config, module)
-    if path.is_file():
-        try:
-            value = torch.load(path, weights_only=True)
-            COUNTS["hits"] += 1
-            return value
-        except Exception:
-            path.unlink(missing_ok=True)
+    value = load_entry(path)
+    if value is not None:
+        COUNTS["hits"] += 1
+        return value
     COUNTS["misses"] += 1
     value = compute()
+    store_entry(path, value)
+    return value
+
+
+def load_entry(path: Path) -> Any:
+    """The value stored at ``path``, or ``None`` when there is none (a corrupt entry is removed)."""
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:
+        path.unlink(missing_ok=True)
+        return None
+
+
+def store_entry(path: Path, value: Any) -> None:
+    """Write ``value`` to ``path`` atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     torch.save(value, tmp)
     os.replace(tmp, path)
-    return value

@@ -48,13 +48,14 @@ Pair = tuple[tuple[str, ...], tuple[str, ...]]  # (producer names, consumer name
 
 
 def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
-    """Number of non-zero weights of every ``Linear`` in ``model`` (biases only if asked).
+    """Number of non-zero weights of every ``Linear`` and ``Conv2d`` in ``model`` (biases only if
+    asked; norm parameters never): the budget FPE keeps fixed (the paper, as we read it, section 2).
 
     With pruning masks attached, the effective (masked) weight is counted.
     """
     total = 0
     for m in model.modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
             total += int(torch.count_nonzero(m.weight.detach()))
             if include_bias and m.bias is not None:
                 total += int(torch.count_nonzero(m.bias.detach()))

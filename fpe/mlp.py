@@ -114,10 +114,10 @@ def check_sequential(model) -> list[tuple[int, nn.Linear]]:
     with at least two ``Linear`` layers, any number of :data:`ELEMENTWISE` modules (activations,
     ``Dropout``) anywhere, and ``Flatten`` only before the first ``Linear``. Raises ``ValueError``
     naming the module index, its type and why it is not accepted; also for mismatched sizes and
-    non-finite weights. Architectures of other shapes: :func:`fpe.expand_layers`.
+    non-finite weights. Architectures of other shapes: :func:`fpe.expand_layers`; CNNs: :func:`fpe.expand_cnn`.
     """
     fix = "FPE on an nn.Sequential needs Linear layers with only elementwise modules between them; " \
-          "for other architectures name the layers with fpe.expand_layers"
+          "for a Sequential CNN (Conv2d layers) use fpe.expand_cnn; for other architectures name the layers with fpe.expand_layers"
     if not isinstance(model, nn.Sequential):
         raise ValueError(f"model must be an nn.Sequential of Linear layers and elementwise modules; "
                          f"got {type(model).__name__} ({fix})")

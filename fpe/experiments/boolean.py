@@ -21,11 +21,12 @@ test and train accuracy, non-zero weights, feature capacity and mean ``|cosine|`
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from typing import Sequence
 
 import torch
 
-from ..cache import cached
+from ..jobs import Job, run_jobs
 from ..expand import expand
 from ..interference import feature_capacity, mean_abs_cosine
 from ..mlp import init_mlp
@@ -169,20 +170,31 @@ def run_sweep(setup: BooleanSetup, grid: dict[int, Sequence[int]], seeds: Sequen
     """The FPE schedule of ``setup`` (its ``m`` and ``h`` are ignored) on every cell of ``grid``
     (clause count -> hidden widths) for every seed and variant; returns a
     :class:`~fpe.experiments.schedule.Run` with a cell per ``(m, h, variant key)`` (dense always
-    included). Cached per bucket of clause counts, keyed by the code this module imports."""
+    included). Each bucket of clause counts is one cached job (:func:`fpe.jobs.run_jobs`: on every
+    core, or a cluster), keyed by the code this module imports."""
     seeds, variants = list(seeds), list(variants)
     variants = [DENSE] + [v for v in variants if v.split != "dense"]
     by_hs: dict[tuple, list[int]] = {}
     for m, hs in grid.items():
         by_hs.setdefault(tuple(hs), []).append(m)
-    run = Run(seeds)
+    jobs = []
     for hs, ms in by_hs.items():
         for group in buckets(ms, setup.k, max_pad):
             config = {"setup": {**asdict(setup), "m": None, "h": None}, "ms": group, "hs": list(hs), "seeds": seeds,
                       "variants": [asdict(v) for v in variants]}
-            compute = lambda: _run_bucket(setup, group, list(hs), seeds, variants, progress)  # noqa: E731
-            state = cached("sweep", config, compute, module=__name__) if use_cache else compute()
-            run = run.merged(Run.from_state(state))
+            # cost ~ first-layer multiply-adds: the padded inputs times every instance's hidden units
+            cost = len(group) * len(seeds) * setup.k * max(group) * sum(hs) * sum(v.alpha for v in variants)
+            jobs.append(Job("sweep", config, partial(_run_bucket, setup, group, list(hs), seeds, variants, progress),
+                            module=__name__, cost=cost * (setup.warmup_epochs + setup.post_epochs)))
+    if not use_cache:
+        return _merge(seeds, (job.compute() for job in jobs))
+    return _merge(seeds, run_jobs(jobs, progress=progress, desc="sweep buckets"))
+
+
+def _merge(seeds: list[int], states) -> Run:
+    run = Run(seeds)
+    for state in states:
+        run = run.merged(Run.from_state(state))
     return run
 
 

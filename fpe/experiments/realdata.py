@@ -2,14 +2,15 @@
 
 One-hidden-layer classifiers on fixed input features (:mod:`fpe.datasets.features`), trained with the
 paper's real-data schedule (25 epochs dense, FPE, 25 more; dense baseline 50) by
-:func:`~fpe.experiments.schedule.run_schedule`, one call per hidden width, each finished width cached on
-disk (:func:`fpe.cache.cached`, keyed by the code this module imports).
+:func:`~fpe.experiments.schedule.run_schedule`, one call per hidden width, each width one
+cached job (:func:`fpe.jobs.run_jobs`: on every core or a cluster, keyed by the code this module imports).
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Sequence
 
-from ..cache import cached
+from ..jobs import Job, run_jobs
 from ..datasets.features import Features
 from .schedule import Run, Schedule, Variant, run_schedule, stacked_data
 
@@ -28,18 +29,25 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
     """
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise ValueError(f"layers must be an integer >= 1, got {layers!r}")
-    seeds = list(seeds)
-    data = stacked_data(features.x_train, features.y_train, features.x_test, features.y_test, seeds)
-    run = Run(seeds)
+    seeds, variants = list(seeds), list(variants)
+    jobs = []
     for h in widths:
-        tag = f"{features.name}-h{h}" if layers == 1 else f"{features.name}-L{layers}-h{h}"
-
-        def compute(h=h, tag=tag):
-            r = run_schedule(*data, seeds=seeds, hidden=[h] * layers, variants=list(variants), schedule=schedule,
-                             progress=progress, tag=tag, keep_models=False)
-            return Run(r.seeds, {(m, h, key): cell for (m, _, key), cell in r.cells.items()}).to_state()
-
         key = dict(config or {}, features=features.name, width=h, layers=layers, seeds=seeds, variants=[v.key for v in variants],
                    lr=schedule.lr, batch_size=schedule.batch_size, warmup=schedule.warmup_epochs, post=schedule.post_epochs)
-        run = run.merged(Run.from_state(cached("realdata", key, compute, module=__name__)))
+        cost = h * layers * sum(v.alpha for v in variants) * len(seeds) * (schedule.warmup_epochs + schedule.post_epochs)
+        jobs.append(Job("realdata", key, partial(_width, features, h, seeds, variants, schedule, layers, progress),
+                        module=__name__, cost=cost))
+    run = Run(seeds)
+    for state in run_jobs(jobs, progress=progress, desc=f"{features.name} widths"):
+        run = run.merged(Run.from_state(state))
     return run
+
+
+def _width(features: Features, h: int, seeds: list[int], variants: list[Variant], schedule: Schedule, layers: int,
+           progress: bool) -> dict:
+    """One width of :func:`sweep` (one job)."""
+    data = stacked_data(features.x_train, features.y_train, features.x_test, features.y_test, seeds)
+    tag = f"{features.name}-h{h}" if layers == 1 else f"{features.name}-L{layers}-h{h}"
+    r = run_schedule(*data, seeds=seeds, hidden=[h] * layers, variants=variants, schedule=schedule,
+                     progress=progress, tag=tag, keep_models=False)
+    return Run(r.seeds, {(m, h, key): cell for (m, _, key), cell in r.cells.items()}).to_state()

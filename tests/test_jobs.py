@@ -1,0 +1,140 @@
+"""Cached computations as jobs (fpe.jobs): the same bits whatever runs them (this process, loky worker
+processes, a local Dask cluster on the loopback interface), cached as they finish, book-wide slots
+that really bound how many run at once, and the critical-path summary."""
+import json
+import os
+import threading
+import time
+
+import pytest
+import torch
+
+from fpe import cache
+from fpe.experiments.boolean import BooleanSetup, run_sweep
+from fpe.experiments.schedule import DENSE, Variant
+from fpe.jobs import Job, critical_path, exclusive, n_workers, run_jobs
+
+SMALL = BooleanSetup(n_train=256, n_test=256, batch_size=64, warmup_epochs=3, post_epochs=3, lr=1e-2)
+GRID = {3: [3, 5], 6: [4], 12: [3]}  # three buckets of clause counts: three jobs
+VARIANTS = [DENSE, Variant("random", 2), Variant("clause", 2)]
+
+
+def _flat(x, out):
+    if isinstance(x, torch.Tensor):
+        out.append(x)
+    elif isinstance(x, dict):
+        for k in sorted(x, key=str):
+            _flat(x[k], out)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _flat(v, out)
+    return out
+
+
+def assert_bitwise_equal(a, b):
+    sa, sb = a.to_state(), b.to_state()
+    assert [c[0] for c in sa["cells"]] == [c[0] for c in sb["cells"]]
+    ta, tb = _flat(sa, []), _flat(sb, [])
+    assert len(ta) == len(tb) > 0
+    for x, y in zip(ta, tb):
+        assert x.dtype == y.dtype and torch.equal(x, y)
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("FPE_DASK_SCHEDULER", raising=False)
+    monkeypatch.delenv("FPE_JOB_SLOTS", raising=False)
+    return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def serial():
+    os.environ["FPE_JOBS"] = "1"
+    try:
+        return run_sweep(SMALL, GRID, [0, 1], VARIANTS, use_cache=False)
+    finally:
+        del os.environ["FPE_JOBS"]
+
+
+def test_loky_workers_give_the_serial_bits_and_cache_every_job(fresh_cache, monkeypatch, serial):
+    monkeypatch.setenv("FPE_JOBS", "2")
+    before = dict(cache.COUNTS)
+    got = run_sweep(SMALL, GRID, [0, 1], VARIANTS)
+    assert cache.COUNTS["misses"] - before["misses"] == 3
+    assert_bitwise_equal(got, serial)
+    assert len(list(fresh_cache.glob("sweep-*.pt"))) == 3  # each job cached as it finished
+    again = run_sweep(SMALL, GRID, [0, 1], VARIANTS)  # all read back
+    assert cache.COUNTS["hits"] - before["hits"] == 3
+    assert_bitwise_equal(again, serial)
+
+
+def test_a_local_dask_cluster_gives_the_serial_bits(fresh_cache, monkeypatch, serial):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        monkeypatch.setenv("FPE_DASK_SCHEDULER", cluster.scheduler_address)
+        got = run_sweep(SMALL, GRID, [0, 1], VARIANTS)
+        client = distributed.default_client()  # the client run_jobs opened: the jobs ran on the cluster
+        assert client.scheduler.address == cluster.scheduler_address
+        assert sum(client.run(lambda: 1).values()) == 2  # two worker processes
+        client.close()
+    assert_bitwise_equal(got, serial)
+    assert len(list(fresh_cache.glob("sweep-*.pt"))) == 3
+
+
+def _sleeper(value, seconds=0.3):
+    time.sleep(seconds)
+    return {"v": torch.tensor([value])}
+
+
+def test_slots_bound_the_jobs_running_at_once_across_processes(fresh_cache, tmp_path, monkeypatch):
+    log = tmp_path / "jobs.jsonl"
+    monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
+    monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "1")
+    monkeypatch.setenv("FPE_JOB_LOG", str(log))
+    monkeypatch.setenv("FPE_CHAPTER", "toy")
+    jobs = [Job("toy", {"i": i}, lambda i=i: _sleeper(i), module="fpe.jobs", cost=i) for i in range(4)]
+    values = run_jobs(jobs, n_jobs=2)
+    assert [v["v"].item() for v in values] == [0, 1, 2, 3]
+    records = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda r: r["start"])
+    assert len(records) == 4
+    for a, b in zip(records, records[1:]):  # one slot: never two at once, although two workers ran
+        assert b["start"] >= a["end"] - 1e-3
+    assert records[0]["job"].endswith((":0", ":1"))  # the two costliest (i = 3, 2) were submitted first
+    text = critical_path(log)
+    assert "4 jobs" in text and "critical path: chapter toy" in text
+
+
+def test_exclusive_waits_for_running_jobs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
+    monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "2")
+    monkeypatch.delenv("FPE_JOB_LOG", raising=False)
+    from fpe.jobs import _slot
+
+    events = []
+
+    def job():
+        with _slot():
+            events.append(("job-start", time.time()))
+            time.sleep(0.4)
+            events.append(("job-end", time.time()))
+
+    t = threading.Thread(target=job)
+    t.start()
+    time.sleep(0.1)
+    with exclusive():
+        events.append(("exclusive", time.time()))
+    t.join()
+    names = [e[0] for e in sorted(events, key=lambda e: e[1])]
+    assert names == ["job-start", "job-end", "exclusive"]
+
+
+def test_bad_arguments_are_named(monkeypatch):
+    with pytest.raises(ValueError, match="n_jobs"):
+        n_workers(0)
+    monkeypatch.setenv("FPE_JOBS", "0")
+    with pytest.raises(ValueError, match="FPE_JOBS"):
+        n_workers()
+    with pytest.raises(TypeError, match="Job"):
+        run_jobs([lambda: 1])
