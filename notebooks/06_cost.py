@@ -89,6 +89,7 @@ from IPython.display import Markdown, display
 
 from fpe.book.results import Results
 from fpe.cost import bench
+from fpe.jobs import exclusive
 from fpe.repro import set_determinism
 from fpe.plot import use_style
 
@@ -140,8 +141,9 @@ print("max |form - masked dense| on integer-valued layers:", exact)
 # point is measured again for longer, with two threads and with one.
 
 # %%
-full = bench.run_all(cfg, grid_threads=(BENCH_THREADS, 1), head=HEAD, head_threads=(BENCH_THREADS, 1),
-                     head_budget=PROFILES[profile]["head_budget"], progress=progress)
+with exclusive():  # under `make execute`, no job of any other chapter runs while this times (fpe.jobs)
+    full = bench.run_all(cfg, grid_threads=(BENCH_THREADS, 1), head=HEAD, head_threads=(BENCH_THREADS, 1),
+                         head_budget=PROFILES[profile]["head_budget"], progress=progress)
 grids = full["grid"]  # {"2": ..., "1": ...}
 data, data1 = grids[str(BENCH_THREADS)], grids["1"]
 bw, mm = data["bandwidth_gbs"], data["matmul"]
