@@ -109,7 +109,8 @@ def _cpu_model() -> str:
 
 
 def environment() -> dict:
-    """What a result was computed with: Python, torch, NumPy, CPU, threads, git commit."""
+    """What a result was computed with: Python, torch, NumPy, CPU, threads, the CUDA device present
+    (``None`` when there is none), git commit."""
     from . import __version__
 
     return {
@@ -122,6 +123,7 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "deterministic": torch.are_deterministic_algorithms_enabled(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "git_commit": _git_commit(),
     }
 

@@ -326,7 +326,8 @@ def provenance_page(profile: str = "paper", root: Path | None = None) -> str:
               "computing them (\"cold\": every cached computation was computed). The last cold run's time is the "
               "chapter's own measurement up to saving its results, from the latest run that computed all of its "
               "cached work (`fpe.book.results.Results`, with the cache's hit and miss counts)."]
-    keys = ["python", "torch", "numpy", "fpe", "cpu", "cpu_count", "torch_threads", "deterministic", "platform"]
+    keys = ["python", "torch", "numpy", "fpe", "cpu", "cpu_count", "torch_threads", "deterministic", "device", "training_backend",
+            "cuda", "platform"]
     lines += ["", "## Environment", "", "| chapter | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for stem, env in envs.items():
         lines.append(f"| {stem} | " + " | ".join(str(env.get(k, "–")) for k in keys) + " |")
@@ -335,9 +336,11 @@ def provenance_page(profile: str = "paper", root: Path | None = None) -> str:
               "2. `make book` recreates `.venv` with the pins of `requirements.txt`, re-executes every chapter with "
               "the `paper` profile and rebuilds this book; `make test` re-runs the `quick` profile under nbval.",
               "3. Runs are seeded and use deterministic CPU kernels with a fixed thread count: on one machine the "
-              "numbers repeat bit for bit. On another CPU, float summation order can differ; each chapter checks its "
-              "numbers against `references/<profile>/` with a stated tolerance (3 standard errors over seeds, at "
-              "least 0.5 points for accuracies).", ""]
+              "numbers repeat bit for bit, whether the cached computations run in one process, in `joblib` worker "
+              "processes or on a Dask cluster (`fpe.jobs`). On another CPU, float summation order can differ; each "
+              "chapter checks its numbers against `references/<profile>/` with a stated tolerance: three times the "
+              "gap measured between the fused native and the PyTorch training backends on the same seeds "
+              "(`make reference-gaps`), at least 0.5 points for percentages.", ""]
     return "\n".join(lines)
 
 

@@ -24,6 +24,7 @@ from ..deps import code_hash
 from ..metrics import mean_std
 from ..paths import atomic_write_text, project_root
 from ..repro import check, environment
+from ..training import native
 from .verdicts import effect_ratio, verdict
 from .verdicts import paper_uncertainty as paper_uncertainty_of
 
@@ -119,6 +120,7 @@ class Results:
         self.numbers: dict[str, Number] = {}
         self.meta: dict = {}
         self._t0 = time.perf_counter()
+        self.device = "cpu"  # where the chapter trains (a chapter with a device parameter sets it)
         self._counts0 = dict(cache.COUNTS)
 
     @property
@@ -181,7 +183,13 @@ class Results:
 
     def to_dict(self) -> dict:
         return {"notebook": self.notebook, "profile": self.profile, "code_hash": self.code_hash(), "run": self.run_record(),
-                "meta": self.meta, "environment": environment(), "numbers": [asdict(n) for n in self.numbers.values()]}
+                "meta": self.meta, "environment": self.environment(), "numbers": [asdict(n) for n in self.numbers.values()]}
+
+    def environment(self) -> dict:
+        """:func:`fpe.repro.environment` plus where this chapter computed: ``device`` (set
+        ``results.device`` in a chapter that trains elsewhere than the CPU) and the Boolean trainer's
+        backend (the fused C epoch, or PyTorch ops where it is unavailable or ``FPE_NATIVE=0``)."""
+        return {**environment(), "device": str(self.device), "training_backend": "native" if native.available() else "torch"}
 
     def save(self) -> Path:
         """Write ``results/<profile>/<notebook>.json`` atomically; returns the path."""
