@@ -1,0 +1,191 @@
+"""The later version's remaining controls (the paper, as we read it, section 7, items 3, 4, 6 and 8).
+
+:func:`boolean_controls` runs, for one clause count ``m`` of the Boolean task and every seed, the
+house schedule (dense warm-up, expansion, more training; :mod:`fpe.experiments.schedule`) with these
+variants after the warm-up, all on the reference trainer with :class:`fpe.training.dynamic.DynamicTrainer`
+(the fused native trainer has fixed masks only):
+
+- ``dense``: the narrow net keeps training (its own Adam state), and ``dense_dc``: the same with
+  DropConnect at keep rate ``narrow_keep``;
+- ``wide_dc``: the ``alpha``-wide dense net (each parent copied ``alpha`` times with its incoming
+  weights whole and its outgoing weights divided by ``alpha``, so it computes the warm net's function)
+  trained with DropConnect at the keep rate that makes the expected non-zero count the dense count
+  (:func:`fpe.sparsity.dropconnect_keep`);
+- ``clause_a{alpha}``, ``random_a{alpha}``: FPE with fixed masks (the house split streams);
+- ``overlap_r{r}``: random FPE with children overlapping by ``r`` (:func:`fpe.sparsity.overlap_expand`,
+  drawn from the random split's stream, so ``r = 0`` is ``random_a{alpha}`` itself);
+- ``set_{split}_a{alpha}``, ``rigl_{split}_a{alpha}``: the FPE nets with masks that move
+  (:func:`fpe.sparsity.regrow`).
+
+Every variant of a seed sees the same data, initialisation and minibatch order (paired design).
+
+:func:`class_subset` and :func:`classes_sweep` are the class-count x width sweep on WordNet-100
+(item 8, on :func:`fpe.experiments.realdata.sweep`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+from typing import Sequence
+
+import torch
+
+from ..cache import cached
+from ..datasets.features import Features
+from ..expand import expand
+from ..mlp import init_mlp
+from ..repro import generator, stream
+from ..sparsity import dropconnect_keep, overlap_expand
+from ..tasks import clause_groups
+from ..training.dynamic import DynamicTrainer
+from ..training.stacked import StackedMLP
+from .boolean import BooleanSetup, boolean_data, task_tag
+from .realdata import sweep
+from .schedule import Cell, Run, Schedule, Variant
+
+__all__ = ["boolean_controls", "boolean_control_keys", "class_subset", "classes_sweep"]
+
+
+def boolean_control_keys(alpha: int, overlaps: Sequence[float]) -> list[str]:
+    """The variant keys of :func:`boolean_controls`, in order."""
+    keys = ["dense", "dense_dc", "wide_dc", f"clause_a{alpha}", f"random_a{alpha}"]
+    keys += [f"overlap_r{r:g}" for r in overlaps if r != 0]
+    keys += [f"{meth}_{s}_a{alpha}" for s in ("clause", "random") for meth in ("set", "rigl")]
+    return keys
+
+
+def _check(name, value, low, high=None, integer=False):
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else (int, float))
+    if not ok or value < low or (high is not None and value > high):
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {'an integer' if integer else 'a number'} {rng}, got {value!r}")
+
+
+def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_keep: float, overlaps: list[float],
+             every: int, fraction: float, stop_fraction: float, progress: bool) -> dict:
+    st = replace(setup, m=m)
+    h, k, tag = setup.h, setup.k, task_tag(m)
+    x, y, xt, yt = boolean_data(st, seeds)
+    n_seeds = len(seeds)
+    orders = lambda phase: [stream(sd, tag, "order", phase) for sd in seeds]  # noqa: E731
+    sizes = [k * m, h, 1]
+
+    # narrow: dense and dense + DropConnect share the warm-up (two copies of each seed's net)
+    inits = [init_mlp(sizes, stream(sd, tag, "init")) for sd in seeds]
+    narrow = StackedMLP.from_sequentials(inits + inits)
+    di2 = torch.arange(n_seeds).repeat(2)
+    nt = DynamicTrainer(narrow, x, y, di2, lr=st.lr, batch_size=st.batch_size, generator=generator(seeds[0], tag, "masks", "narrow"))
+    nt.fit(st.warmup_epochs, orders("warmup"), progress=progress, desc=f"warm-up m={m}")
+    warm = narrow.to_sequentials()[:n_seeds]
+
+    # the wide stack: every post-split variant of every seed
+    keys = boolean_control_keys(alpha, overlaps)[2:]
+    models_w, models_b, models_m, index, methods, keeps, inst_keys = [], [], [], [], [], [], []
+    n_dense = sizes[0] * h + h
+    n_wide = sizes[0] * alpha * h + alpha * h
+    wide_keep = dropconnect_keep(n_dense, n_wide)
+    for key in keys:
+        for i, sd in enumerate(seeds):
+            lin1, lin2 = warm[i][0], warm[i][2]
+            w1, b1, w2, b2 = (t.detach().clone() for t in (lin1.weight, lin1.bias, lin2.weight, lin2.bias))
+            keep, method = 1.0, None
+            if key == "wide_dc":
+                ws = [w1.repeat_interleave(alpha, 0), w2.repeat_interleave(alpha, 1) / alpha]
+                bs = [b1.repeat_interleave(alpha), b2]
+                ms = [torch.ones_like(ws[0]), torch.ones_like(ws[1])]
+                keep = wide_keep
+            elif key.startswith("overlap_r"):
+                r = float(key[len("overlap_r"):])
+                ws, bs1, ms = overlap_expand(w1, b1, w2, alpha, r, generator=stream(sd, tag, "split", "random", alpha))
+                bs = [bs1[0], b2]
+            else:
+                parts = key.split("_")
+                split = parts[-2]
+                method = parts[0] if len(parts) == 3 else None
+                e = expand(warm[i], alpha, split, groups=clause_groups(m, k) if split == "clause" else None,
+                           generator=stream(sd, tag, "split", split, alpha))
+                ws = [e[0].weight.detach().clone(), e[2].weight.detach().clone()]
+                bs = [e[0].bias.detach().clone(), e[2].bias.detach().clone()]
+                ms = [e[0].weight_mask.clone(), e[2].weight_mask.clone()]
+            models_w.append(ws); models_b.append(bs); models_m.append(ms)
+            index.append(i); methods.append(method); keeps.append(keep); inst_keys.append(key)
+    stack = lambda parts, j: torch.stack([p[j] for p in parts])  # noqa: E731
+    wide = StackedMLP([stack(models_w, 0), stack(models_w, 1)], [stack(models_b, 0), stack(models_b, 1)],
+                      [stack(models_m, 0), stack(models_m, 1)])
+    steps = st.post_epochs * -(-st.n_train // st.batch_size)
+    wt = DynamicTrainer(wide, x, y, torch.tensor(index), lr=st.lr, batch_size=st.batch_size, keep=keeps, regrow=methods,
+                        every=every, fraction=fraction, stop=int(stop_fraction * steps),
+                        generator=generator(seeds[0], tag, "masks", "wide"))
+    wt.fit(st.post_epochs, orders("post"), progress=progress, desc=f"post (wide) m={m}")
+    nt.keep = torch.tensor([1.0] * n_seeds + [narrow_keep] * n_seeds)
+    nt.fit(st.post_epochs, orders("post"), progress=progress, desc=f"post (narrow) m={m}")
+
+    run = Run(seeds)
+    for model, ks, di in ((narrow, ["dense"] * n_seeds + ["dense_dc"] * n_seeds, di2), (wide, inst_keys, torch.tensor(index))):
+        test_acc, train_acc, nnz = model.accuracy(xt, yt, di), model.accuracy(x, y, di), model.nonzeros()
+        for key in dict.fromkeys(ks):
+            sel = torch.tensor([kk == key for kk in ks])
+            run.cells[m, h, key] = Cell(test_acc[sel].clone(), train_acc[sel].clone(), nnz[sel].clone())
+    state = run.to_state()
+    state["info"] = {"wide_keep": wide_keep, "n_dense": n_dense, "n_wide": n_wide, "mask_updates": wt.mask_updates,
+                     "post_steps": steps}
+    return state
+
+
+def boolean_controls(setup: BooleanSetup, m: int, seeds: Sequence[int], *, alpha: int = 2, narrow_keep: float = 0.8,
+                     overlaps: Sequence[float] = (0.25, 0.5, 1.0), every: int = 100, fraction: float = 0.2,
+                     stop_fraction: float = 0.75, progress: bool = False, use_cache: bool = True) -> tuple[Run, dict]:
+    """The Boolean controls (module docstring) at ``m`` clauses and ``setup.h`` neurons, every seed.
+
+    Args:
+        alpha: expansion factor of every variant. narrow_keep: DropConnect keep rate of ``dense_dc``.
+        overlaps: overlap fractions ``r`` of the ``overlap_r{r}`` variants (``r = 0`` is ``random_a{alpha}``).
+        every, fraction, stop_fraction: moving masks update every ``every`` steps, moving ``fraction``
+            of each layer's active weights, until ``stop_fraction`` of the post-split steps.
+
+    Returns the :class:`~fpe.experiments.schedule.Run` (cells ``(m, h, key)``, keys
+    :func:`boolean_control_keys`; numbers only) and an info dict (the wide DropConnect keep rate, the
+    dense and wide weight counts, the number of mask updates). Cached per ``m``.
+    """
+    seeds = list(seeds)
+    _check("alpha", alpha, 2, integer=True)
+    _check("narrow_keep", narrow_keep, 0.0, 1.0)
+    if narrow_keep == 0:
+        raise ValueError("narrow_keep must be in (0, 1], got 0")
+    _check("m", m, 1, integer=True)
+    overlaps = [float(r) for r in overlaps]
+    for r in overlaps:
+        _check("overlaps", r, 0.0, 1.0)
+    _check("every", every, 1, integer=True)
+    _check("fraction", fraction, 0.0, 1.0)
+    _check("stop_fraction", stop_fraction, 0.0, 1.0)
+    if not seeds:
+        raise ValueError("seeds must not be empty")
+    config = {"setup": {**asdict(setup), "m": m}, "seeds": seeds, "alpha": alpha, "narrow_keep": narrow_keep, "overlaps": overlaps,
+              "every": every, "fraction": fraction, "stop_fraction": stop_fraction}
+    compute = lambda: _compute(setup, m, seeds, alpha, narrow_keep, overlaps, every, fraction, stop_fraction, progress)  # noqa: E731
+    state = cached("controls-boolean", config, compute, module=__name__) if use_cache else compute()
+    info = state.pop("info")
+    return Run.from_state(state), info
+
+
+def class_subset(features: Features, n_classes: int) -> Features:
+    """The samples of the first ``n_classes`` classes (for WordNet-100: the largest ones), labels kept."""
+    n_all = len(features.classes)
+    if isinstance(n_classes, bool) or not isinstance(n_classes, int) or not 2 <= n_classes <= n_all:
+        raise ValueError(f"n_classes must be an integer in 2..{n_all}, got {n_classes!r}")
+    if n_classes == n_all:
+        return features
+    tr, te = features.y_train < n_classes, features.y_test < n_classes
+    return Features(f"{features.name}[:{n_classes}]", features.x_train[tr], features.y_train[tr], features.x_test[te],
+                    features.y_test[te], features.classes[:n_classes],
+                    note=f"{features.note}; the {n_classes} largest classes")
+
+
+def classes_sweep(features: Features, class_counts: Sequence[int], widths: Sequence[int], seeds: Sequence[int],
+                  variants: Sequence[Variant], *, schedule: Schedule, progress: bool = False, config: dict | None = None) -> dict[int, Run]:
+    """:func:`fpe.experiments.realdata.sweep` on every class subset (:func:`class_subset`): one
+    :class:`~fpe.experiments.schedule.Run` per class count (section 7, item 8)."""
+    if not class_counts:
+        raise ValueError("class_counts must not be empty")
+    return {n: sweep(class_subset(features, n), widths, seeds, variants, schedule=schedule, progress=progress,
+                     config=dict(config or {}, classes=n)) for n in class_counts}
