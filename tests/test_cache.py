@@ -15,10 +15,12 @@ import torch
 from fpe import cache, deps
 
 ROOT = Path(__file__).resolve().parents[1]
-# every module of fpe that caches a computation (found from the code, not listed by hand)
+# every module of fpe that caches a computation, directly or as a job of fpe.jobs (found from the code,
+# not listed by hand)
 CACHING = sorted(
     ".".join(p.relative_to(ROOT).with_suffix("").parts)
-    for p in (ROOT / "fpe").rglob("*.py") if "cached(" in p.read_text() and p.name != "cache.py"
+    for p in (ROOT / "fpe").rglob("*.py")
+    if ("cached(" in p.read_text() or "run_jobs(" in p.read_text()) and p.name not in ("cache.py", "jobs.py")
 )
 
 
