@@ -108,13 +108,18 @@ def channel_fpe(model: nn.Sequential, alpha: int, split: str = "random", *, gene
 
 
 def image_tensors(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
-                  n_train: int, image_size: int, subset_seed: int = 0):
+                  n_train: int, image_size: int, n_test: int | None = None, subset_seed: int = 0):
     """Float tensors ``(N, 3, S, S)`` from uint8 images ``(N, 32, 32, 3)``: a fixed random subset of
     ``n_train`` training images, average-pooled to ``image_size`` and normalised per channel by the
-    subset's mean and std; the whole test set the same way. Returns ``x_train, y_train, x_test, y_test``."""
+    subset's mean and std; a fixed random subset of ``n_test`` test images (default: all) the same way
+    (the files may be sorted by class, so never a prefix). Returns ``x_train, y_train, x_test, y_test``."""
     if not 2 <= n_train <= len(x_train):
         raise ValueError(f"n_train must be in 2..{len(x_train)}, got {n_train!r}")
+    n_test = len(x_test) if n_test is None else n_test
+    if not 1 <= n_test <= len(x_test):
+        raise ValueError(f"n_test must be in 1..{len(x_test)}, got {n_test!r}")
     idx = torch.randperm(len(x_train), generator=generator(subset_seed, "cnn", "subset"))[:n_train].sort().values.numpy()
+    idx_test = torch.randperm(len(x_test), generator=generator(subset_seed, "cnn", "test"))[:n_test].sort().values.numpy()
 
     def prep(x):
         t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float() / 255.0
@@ -122,8 +127,8 @@ def image_tensors(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
 
     xtr = prep(x_train[idx])
     mean, std = xtr.mean((0, 2, 3), keepdim=True), xtr.std((0, 2, 3), keepdim=True)
-    return ((xtr - mean) / std, torch.as_tensor(y_train[idx]).long(), (prep(x_test) - mean) / std,
-            torch.as_tensor(y_test).long())
+    return ((xtr - mean) / std, torch.as_tensor(y_train[idx]).long(), (prep(x_test[idx_test]) - mean) / std,
+            torch.as_tensor(y_test[idx_test]).long())
 
 
 def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *, tag: str, places=PLACES,
