@@ -59,3 +59,35 @@ def test_the_native_trainer_refuses_tensors_outside_cpu_memory_naming_the_device
         return
     with pytest.raises(ValueError, match=f"tensor on {device}.*backend='torch'"):
         native.check_cpu(cpu, torch.zeros(3, device=device))
+
+
+def test_pick_device_names_the_allowed_values():
+    from fpe.repro import pick_device
+
+    assert pick_device("cpu") == torch.device("cpu")
+    assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    for bad in ("tpu", "gpu", 3):
+        with pytest.raises(ValueError, match="'auto', 'cpu', 'cuda'"):
+            pick_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_reference_schedule_trains_on_the_data_device(device):
+    """run_schedule (the reference trainer behind the real-data chapters) trains where the data is and
+    returns CPU records; on the CPU twice it is bitwise repeatable, elsewhere equal to float order."""
+    from fpe.experiments.schedule import DENSE, Schedule, Variant, run_schedule, stacked_data
+
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(48, 6, generator=g), torch.arange(48) % 3, torch.randn(24, 6, generator=g), torch.arange(24) % 3)
+    kw = dict(seeds=[0, 1], hidden=[4], variants=[DENSE, Variant("random", 2)], schedule=Schedule(1e-2, 16, 3, 3), tag="dev")
+    ref = run_schedule(*stacked_data(*data, [0, 1]), **kw)
+    got = run_schedule(*stacked_data(*(t.to(device) for t in data), [0, 1]), **kw)
+    for key, cell in ref.cells.items():
+        other = got.cells[key]
+        assert other.test_acc.device.type == "cpu" and other.weights[0].device.type == "cpu"
+        assert torch.equal(cell.nonzeros, other.nonzeros)
+        for a, b in zip(cell.weights, other.weights):
+            assert torch.equal(a, b) if device == "cpu" else torch.allclose(a, b, atol=1e-4)

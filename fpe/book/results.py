@@ -208,7 +208,9 @@ class Results:
         """Compare every recorded number with ``references/<profile>/<notebook>.json``.
 
         Raises :class:`~fpe.repro.ReferenceMismatch` on the first number outside its stored tolerance,
-        and ``FileNotFoundError``/``KeyError`` when a reference is missing. Returns the gaps.
+        and ``FileNotFoundError``/``KeyError`` when a reference is missing. Returns the gaps. On a
+        device other than the CPU (``results.device``) it prints how many numbers lie outside the
+        tolerances, which were measured on the CPU, and raises nothing.
         """
         if not self.reference_path.is_file():
             raise FileNotFoundError(f"no stored references at {self.reference_path}; create them with `make references`")
@@ -217,6 +219,13 @@ class Results:
         missing = sorted(set(checked) - set(refs))
         if missing:
             raise KeyError(f"numbers without a stored reference in {self.reference_path}: {missing}; run `make references`")
+        if str(self.device) != "cpu":  # references and their tolerances are CPU numbers: report, do not enforce
+            gaps = {id: abs(n.value - refs[id]["value"]) for id, n in checked.items()}
+            outside = sorted(id for id, g in gaps.items() if not g <= refs[id]["tolerance"])
+            print(f"computed on {self.device}: the stored references are CPU numbers, so they are compared but not "
+                  f"enforced; {len(outside)} of {len(gaps)} numbers lie outside the CPU float-order tolerance"
+                  + (f" ({', '.join(outside[:10])}{' ...' if len(outside) > 10 else ''})" if outside else ""))
+            return gaps
         return {id: check(f"{self.notebook}/{id}", n.value, refs[id]["value"], refs[id]["tolerance"])
                 for id, n in checked.items()}
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Sequence
 
+import torch
+
 from ..jobs import Job, run_jobs
 from ..datasets.features import Features
 from .schedule import Run, Schedule, Variant, run_schedule, stacked_data
@@ -18,7 +20,8 @@ __all__ = ["sweep"]
 
 
 def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], variants: Sequence[Variant], *,
-          schedule: Schedule, layers: int = 1, progress: bool = False, config: dict | None = None) -> Run:
+          schedule: Schedule, layers: int = 1, progress: bool = False, config: dict | None = None,
+          device: str | torch.device = "cpu") -> Run:
     """Run the schedule at every width; returns a :class:`~fpe.experiments.schedule.Run` with a cell
     per ``(h, variant key)`` (numbers only: test and train accuracy, non-zero weights per seed).
 
@@ -26,6 +29,8 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
     classifier is a 5-layer MLP, ``layers=4``, section 7): FPE expands every hidden layer and prunes
     once, globally over all layers (:func:`fpe.expand`). Cells are indexed by ``h`` whatever the depth.
     Each width is cached under ``config`` (which must identify the features) plus the run settings.
+    Training runs on ``device`` (the records come back to the CPU; another device computes the same
+    models up to float summation order).
     """
     if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
         raise ValueError(f"layers must be an integer >= 1, got {layers!r}")
@@ -33,9 +38,10 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
     jobs = []
     for h in widths:
         key = dict(config or {}, features=features.name, width=h, layers=layers, seeds=seeds, variants=[v.key for v in variants],
-                   lr=schedule.lr, batch_size=schedule.batch_size, warmup=schedule.warmup_epochs, post=schedule.post_epochs)
+                   lr=schedule.lr, batch_size=schedule.batch_size, warmup=schedule.warmup_epochs, post=schedule.post_epochs,
+                   device=torch.device(device).type)
         cost = h * layers * sum(v.alpha for v in variants) * len(seeds) * (schedule.warmup_epochs + schedule.post_epochs)
-        jobs.append(Job("realdata", key, partial(_width, features, h, seeds, variants, schedule, layers, progress),
+        jobs.append(Job("realdata", key, partial(_width, features, h, seeds, variants, schedule, layers, progress, str(device)),
                         module=__name__, cost=cost))
     run = Run(seeds)
     for state in run_jobs(jobs, progress=progress, desc=f"{features.name} widths"):
@@ -44,9 +50,9 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
 
 
 def _width(features: Features, h: int, seeds: list[int], variants: list[Variant], schedule: Schedule, layers: int,
-           progress: bool) -> dict:
+           progress: bool, device: str) -> dict:
     """One width of :func:`sweep` (one job)."""
-    data = stacked_data(features.x_train, features.y_train, features.x_test, features.y_test, seeds)
+    data = stacked_data(*(t.to(device) for t in (features.x_train, features.y_train, features.x_test, features.y_test)), seeds)
     tag = f"{features.name}-h{h}" if layers == 1 else f"{features.name}-L{layers}-h{h}"
     r = run_schedule(*data, seeds=seeds, hidden=[h] * layers, variants=variants, schedule=schedule,
                      progress=progress, tag=tag, keep_models=False)

@@ -162,9 +162,10 @@ class Run:
 
 
 def _stack_state(model: StackedMLP, sel: torch.Tensor | slice = slice(None)) -> dict:
-    return {"weights": [w.detach()[sel].clone() for w in model.weights],
-            "biases": [b.detach()[sel].clone() for b in model.biases],
-            "masks": [None if model.mask(i) is None else model.mask(i)[sel].clone() for i in range(len(model.weights))]}
+    """The selected instances' weights, biases and masks, on the CPU."""
+    return {"weights": [w.detach()[sel].cpu().clone() for w in model.weights],
+            "biases": [b.detach()[sel].cpu().clone() for b in model.biases],
+            "masks": [None if model.mask(i) is None else model.mask(i)[sel].cpu().clone() for i in range(len(model.weights))]}
 
 
 def run_schedule(
@@ -176,7 +177,9 @@ def run_schedule(
     """Run the FPE schedule for every seed and variant (module docstring) on the reference trainer.
 
     Args:
-        x_train, y_train, x_test, y_test: per-seed data ``(S, N, d)`` / ``(S, N)``, ``S = len(seeds)``.
+        x_train, y_train, x_test, y_test: per-seed data ``(S, N, d)`` / ``(S, N)``, ``S = len(seeds)``,
+            all on one device: training runs there (CUDA where the data is; initialisation, splits and
+            minibatch orders are drawn on the CPU, so every device trains the same models).
         hidden: hidden widths of the dense model (e.g. ``[8]``); output width is 1 for binary targets.
         variants: ``DENSE`` and/or FPE variants.
         schedule: learning rate, batch size and the two phases' epochs.
@@ -189,11 +192,12 @@ def run_schedule(
     """
     seeds = list(seeds)
     s = len(seeds)
+    device = x_train.device  # models are drawn on the CPU (the same on every device), then moved there
     n_out = 1 if y_train.dtype.is_floating_point else int(y_train.max()) + 1
     sizes = [x_train.shape[2], *hidden, n_out]
     h_index = hidden[0] if len(hidden) == 1 else tuple(hidden)
     orders = lambda phase: [stream(sd, tag, "order", phase) for sd in seeds]  # noqa: E731
-    dense = StackedMLP.from_sequentials([init_mlp(sizes, stream(sd, tag, "init")) for sd in seeds])
+    dense = StackedMLP.from_sequentials([init_mlp(sizes, stream(sd, tag, "init")) for sd in seeds]).to(device)
     dense_trainer = Trainer(dense, x_train, y_train, lr=schedule.lr, batch_size=schedule.batch_size)
     dense_trainer.fit(schedule.warmup_epochs, orders("warmup"), progress=progress, desc="dense warm-up")
     warm = dense.to_sequentials()
@@ -213,7 +217,7 @@ def run_schedule(
                 models.append(expand(warm[i], alpha, rule, groups=groups if v.split == "clause" else None, generator=g))
                 index.append(i)
                 keys.append(v.key)
-        stacks.append((keys, StackedMLP.from_sequentials(models), torch.tensor(index)))
+        stacks.append((keys, StackedMLP.from_sequentials(models).to(device), torch.tensor(index)))
 
     if any(v.split == "dense" for v in variants):
         dense_trainer.fit(schedule.post_epochs, orders("post"), progress=progress, desc="dense")
@@ -223,9 +227,9 @@ def run_schedule(
         if keys[0] != "dense":
             Trainer(model, x_train, y_train, index, lr=schedule.lr, batch_size=schedule.batch_size).fit(
                 schedule.post_epochs, orders("post"), progress=progress, desc=f"FPE α={model.sizes[1] // sizes[1]}")
-        test_acc = model.accuracy(x_test, y_test, index)
-        train_acc = model.accuracy(x_train, y_train, index)
-        nnz = model.nonzeros()
+        test_acc = model.accuracy(x_test, y_test, index).cpu()  # records live on the CPU (cache files, any device)
+        train_acc = model.accuracy(x_train, y_train, index).cpu()
+        nnz = model.nonzeros().cpu()
         for key in dict.fromkeys(keys):
             sel = torch.tensor([k == key for k in keys])
             cell = Cell(test_acc[sel], train_acc[sel], nnz[sel])

@@ -84,7 +84,7 @@ class StackedMLP(nn.Module):
                  chunk: int = 8192) -> torch.Tensor:
         """Accuracy (%) ``(I,)`` of each instance on its dataset: ``x (S, N, d)``, ``y (S, N)``
         (:func:`fpe.metrics.accuracy`)."""
-        di = torch.arange(self.instances) if data_index is None else data_index
+        di = (torch.arange(self.instances) if data_index is None else data_index).to(x.device)
         n = x.shape[1]
         return accuracy(((self(x[:, a:a + chunk][di]), y[:, a:a + chunk][di]) for a in range(0, n, chunk)), n)
 
@@ -119,7 +119,7 @@ class StackedMLP(nn.Module):
 
         out = []
         for k in range(self.instances):
-            seq = init_mlp(self.sizes)
+            seq = init_mlp(self.sizes).to(self.weights[0].device)
             for i, lin in enumerate(linear_layers(seq)):
                 with torch.no_grad():
                     lin.weight.copy_(self.weights[i][k])
@@ -165,7 +165,7 @@ class Trainer:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
-        self.model, self.x, self.y, self.data_index = model, x, y, data_index
+        self.model, self.x, self.y, self.data_index = model, x, y, data_index.to(x.device)
         self.batch_size = batch_size
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         self.epochs_done = 0
@@ -175,10 +175,10 @@ class Trainer:
         s, n, _ = self.x.shape
         if len(order_generators) != s:
             raise ValueError(f"order_generators needs one generator per dataset ({s}), got {len(order_generators)}")
-        rows = torch.arange(s).unsqueeze(1)
+        rows = torch.arange(s, device=self.x.device).unsqueeze(1)
         model, opt, di = self.model, self.optimizer, self.data_index
         for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
-            perm = torch.stack([batch_order(n, g) for g in order_generators])  # (S, N)
+            perm = torch.stack([batch_order(n, g) for g in order_generators]).to(self.x.device)  # (S, N), drawn on the CPU
             for start in range(0, n, self.batch_size):
                 idx = perm[:, start : start + self.batch_size]
                 xb = self.x[rows, idx][di]  # (I, B, d)
