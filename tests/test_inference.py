@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
+from torch.nn.utils import prune
 
 import fpe
 from fpe.cost import inference as inf
@@ -136,3 +137,49 @@ def test_narrow_dense_has_the_same_nonzeros_and_weight_bytes_as_compact():
     assert compact.weight.numel() == dense.weight.numel() == 64 * 4
     assert compact.nonzeros() <= dense.nonzeros()
     assert fpe.count_nonzero(nn.Sequential(wide)) == inf.CSRLinear(wide).nonzeros()
+
+
+@pytest.mark.parametrize("alpha", [2, 3, 4, 5, 8])
+@pytest.mark.parametrize("d", [8, 21, 64])
+def test_splitsum_agrees_with_masked_dense_in_c_and_in_pytorch(alpha, d, monkeypatch):
+    """The split-sum form (C kernel, and the PyTorch fallback) gives masked dense's outputs, on a d
+    that needs padding to a multiple of 8 and with one, two and three bit planes; integer inputs make
+    every sum exact, so both paths must agree to the bit."""
+    h = 3
+    wide = fpe.expand(nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, 1)), alpha, "random",
+                      generator=torch.Generator().manual_seed(d))[0]
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        wide.weight_orig.copy_(torch.randint(-3, 4, wide.weight.shape, generator=g).float())
+        wide.weight.copy_(wide.weight_orig * wide.weight_mask)
+    form, ref = inf.SplitSumLinear(wide, alpha=alpha, threads=2), inf.MaskedDense(wide)
+    x = torch.randint(-3, 4, (5, d), generator=g).float()
+    assert torch.equal(form(x), ref(x))
+    assert form.nonzeros() == ref.nonzeros() and form.bits.shape == (form.planes, h, -(-d // 8))
+    monkeypatch.setenv("FPE_NATIVE", "0")
+    inf._splitsum_library.cache_clear()
+    try:
+        assert torch.equal(form(x), ref(x))
+    finally:
+        monkeypatch.delenv("FPE_NATIVE")
+        inf._splitsum_library.cache_clear()
+
+
+def test_splitsum_stores_a_quarter_byte_of_labels_per_weight_at_alpha_4():
+    narrow = nn.Linear(64, 16)
+    wide = fpe.expand(nn.Sequential(narrow, nn.ReLU(), nn.Linear(16, 1)), 4, "random", generator=torch.Generator().manual_seed(0))[0]
+    form = inf.SplitSumLinear(wide, alpha=4)
+    assert inf.storage_bytes(form) == {"weights": 4 * 16 * 64, "indices": 2 * 16 * 64 // 8, "bias": 4 * 64, "total": 4096 + 256 + 256}
+
+
+def test_splitsum_rejects_overlapping_siblings_and_bad_arguments():
+    lin = nn.Linear(8, 4)
+    prune.custom_from_mask(lin, "weight", torch.ones(4, 8))  # siblings share every input
+    with pytest.raises(ValueError, match="disjoint"):
+        inf.SplitSumLinear(lin, alpha=2)
+    with pytest.raises(ValueError, match="alpha"):
+        inf.SplitSumLinear(lin, alpha=9)
+    with pytest.raises(ValueError, match="multiple of alpha"):
+        inf.SplitSumLinear(nn.Linear(8, 5), alpha=2)
+    with pytest.raises(ValueError, match="threads"):
+        inf.SplitSumLinear(lin, alpha=2, threads=0)

@@ -22,10 +22,16 @@ keeping a disjoint part of the parent's ``d`` inputs), all computing ``y = x @ (
 - :class:`CompactLinear`: the balanced-split form: every child stores exactly
   ``k = ceil(d / alpha)`` weights and the indices of their inputs in the narrowest integer type
   that fits ``d`` (uint8, int16 or int32), evaluated by a gather of ``x`` and a batched dot
-  product, chunked over children so the gathered block stays in cache.
+  product, chunked over children so the gathered block stays in cache;
+- :class:`SplitSumLinear`: the split-sum form, parent-major: each parent's ``d`` weights in one dense
+  row (each input's weight is that of the one child keeping it) and every weight's child label in
+  ``ceil(log2 alpha)`` bit planes (a quarter byte per weight at ``alpha`` = 4: 1.06x the narrow
+  layer's bytes, no indices), evaluated by a fused C kernel (``fpe/cost/_splitsum.c``) that streams
+  the row once and sums the products per child by masked subset sums.
 
 All forms apply to any masked ``Linear`` except :class:`CompactLinear`, which needs a balanced
-split (every child at most ``k`` non-zeros, siblings disjoint); FPE's output layer (children's
+split (every child at most ``k`` non-zeros, siblings disjoint), and :class:`SplitSumLinear`, which
+needs disjoint siblings; FPE's output layer (children's
 copied outgoing weights after the global prune) is an unstructured sparse matrix, so it can use
 the dense, CSR and BSR forms, and the benchmarks of this companion measure the expanded hidden
 layer, which holds the ``h * d`` non-zeros that dominate the model.
@@ -36,18 +42,24 @@ call, the numerator of the roofline's bandwidth limit (:mod:`fpe.cost.bench`).
 """
 from __future__ import annotations
 
+import ctypes
 import math
 import warnings
+from functools import lru_cache
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FORMS", "DenseLinear", "MaskedDense", "CSRLinear", "BSRLinear", "CompactLinear", "make_form",
+from ..training import native
+
+__all__ = ["FORMS", "DenseLinear", "MaskedDense", "CSRLinear", "BSRLinear", "CompactLinear", "SplitSumLinear", "make_form",
            "masked_weight", "narrowest_index_dtype", "check_balanced_split", "storage_bytes", "moved_bytes",
            "flops", "bsr_fill", "default_blocksize"]
 
-FORMS = ("masked_dense", "csr", "bsr", "compact")
+FORMS = ("masked_dense", "csr", "bsr", "compact", "splitsum")
+SPLITSUM_SOURCE = Path(__file__).with_name("_splitsum.c")
 COMPACT_CHUNK_ELEMENTS = 1 << 20  # indices per chunk: widened copy and gathered block stay in L3, few kernel launches [house]
 
 
@@ -328,6 +340,99 @@ class CompactLinear(_Form):
         return {"weights": [self.weight], "indices": [self.index], "bias": [] if self.bias is None else [self.bias]}
 
 
+@lru_cache(maxsize=None)
+def _splitsum_library() -> ctypes.CDLL | None:
+    """The split-sum kernel, or ``None`` where it cannot be built (no C compiler, ``FPE_NATIVE=0``)."""
+    if not native.available():
+        return None
+    try:
+        lib = ctypes.CDLL(str(native.compiled(SPLITSUM_SOURCE)))
+    except (native.NativeUnavailable, OSError):
+        return None
+    i, p = ctypes.c_int, ctypes.c_void_p
+    lib.fpe_splitsum.argtypes, lib.fpe_splitsum.restype = [i, i, i, i, i, p, p, p, p, i], i
+    return lib
+
+
+class SplitSumLinear(_Form):
+    """Split-sum form of an FPE layer whose siblings keep disjoint inputs: the parent's row of weights
+    ``(h, d8)`` (``d`` padded with zeros to a multiple of 8) and the child label of every weight in
+    ``ceil(log2 alpha)`` bit planes ``(planes, h, d8 / 8)`` uint8; no indices.
+
+    ``forward`` calls the C kernel of ``fpe/cost/_splitsum.c`` (``threads`` POSIX threads, default
+    ``torch.get_num_threads()``) for float32 CPU tensors; elsewhere (no compiler, ``FPE_NATIVE=0``,
+    another device or dtype) it computes the same sums with PyTorch ops (``scatter_add`` per
+    child), chunked over parents. Inputs a parent keeps in none of its children carry weight 0.
+    """
+
+    name = "splitsum"
+
+    def __init__(self, layer: nn.Linear, *, alpha: int, threads: int | None = None):
+        super().__init__()
+        if isinstance(alpha, bool) or not isinstance(alpha, int) or not 2 <= alpha <= 8:
+            raise ValueError(f"alpha must be an integer in 2..8 for the split-sum form, got {alpha!r}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
+        w, mask = masked_weight(layer)
+        out, d = w.shape
+        if out % alpha:
+            raise ValueError(f"the layer has {out} outputs, not a multiple of alpha={alpha}: not an FPE layer "
+                             "(children of parent p are rows p*alpha .. p*alpha+alpha-1)")
+        h = out // alpha
+        keep = (mask != 0).reshape(h, alpha, d)
+        per_input = keep.sum(1)
+        if bool((per_input > 1).any()):
+            p, i = (per_input > 1).nonzero()[0].tolist()
+            raise ValueError(f"siblings must keep disjoint inputs for the split-sum form: input {i} is kept by "
+                             f"{int(per_input[p, i])} children of parent {p}")
+        d8 = -(-d // 8) * 8
+        label = keep.to(torch.int8).argmax(1)  # (h, d): the child keeping each input (0 where none does)
+        row = (w.reshape(h, alpha, d) * keep).sum(1)  # (h, d): exact, at most one non-zero term per input
+        self.out_features, self.in_features, self.alpha, self.threads = out, d, alpha, threads
+        self.planes = max(1, math.ceil(math.log2(alpha)))
+        self.weight = F.pad(row, (0, d8 - d)).contiguous()
+        label = F.pad(label, (0, d8 - d))
+        place = 2 ** torch.arange(8, dtype=torch.int32)
+        self.bits = torch.stack([(((label >> b) & 1).to(torch.int32).view(h, d8 // 8, 8) * place).sum(-1).to(torch.uint8)
+                                 for b in range(self.planes)]).contiguous()  # (planes, h, d8 / 8)
+        self.bias = _bias(layer)
+
+    def _labels(self) -> torch.Tensor:
+        h, nb = self.bits.shape[1:]
+        bit = ((self.bits.unsqueeze(-1).to(torch.int32) >> torch.arange(8, device=self.bits.device)) & 1).reshape(self.planes, h, nb * 8)
+        return sum(bit[b] << b for b in range(self.planes)).long()  # (h, d8)
+
+    def forward(self, x):
+        x = _check_input(x, self.in_features)
+        batch, d8 = x.shape[0], self.weight.shape[1]
+        if d8 != self.in_features:
+            x = F.pad(x, (0, d8 - self.in_features))
+        lib = _splitsum_library() if x.device.type == "cpu" and x.dtype == self.weight.dtype == torch.float32 else None
+        if lib is not None:
+            x = x.contiguous()
+            out = torch.empty(batch, self.out_features, dtype=x.dtype)
+            threads = self.threads or torch.get_num_threads()
+            rc = lib.fpe_splitsum(batch, self.out_features // self.alpha, d8, self.planes, self.alpha, self.weight.data_ptr(),
+                                  self.bits.data_ptr(), x.data_ptr(), out.data_ptr(), threads)
+            if rc:
+                raise RuntimeError(f"fpe_splitsum rejected its arguments (d8={d8}, planes={self.planes}, alpha={self.alpha})")
+        else:
+            h = self.out_features // self.alpha
+            labels, out = self._labels(), torch.zeros(batch, h, self.alpha, dtype=x.dtype, device=x.device)
+            rows = max(1, (1 << 22) // max(1, batch * d8))
+            for s in range(0, h, rows):
+                z = x[:, None, :] * self.weight[s : s + rows].to(x.dtype)  # (batch, rows, d8)
+                out[:, s : s + rows].scatter_add_(2, labels[s : s + rows].expand(batch, -1, -1), z)
+            out = out.reshape(batch, self.out_features)
+        return out if self.bias is None else out.add_(self.bias)
+
+    def nonzeros(self):
+        return int(torch.count_nonzero(self.weight))
+
+    def tensors(self):
+        return {"weights": [self.weight], "indices": [self.bits], "bias": [] if self.bias is None else [self.bias]}
+
+
 def make_form(name: str, layer: nn.Linear, *, alpha: int = 1, **kwargs) -> _Form:
     """Build the inference form ``name`` (one of :data:`FORMS` or ``"dense"``) of ``layer``."""
     if name == "dense":
@@ -340,6 +445,8 @@ def make_form(name: str, layer: nn.Linear, *, alpha: int = 1, **kwargs) -> _Form
         return BSRLinear(layer, **kwargs)
     if name == "compact":
         return CompactLinear(layer, alpha=alpha, **kwargs)
+    if name == "splitsum":
+        return SplitSumLinear(layer, alpha=alpha, **kwargs)
     raise ValueError(f"form must be one of {('dense',) + FORMS}, got {name!r}")
 
 
@@ -367,12 +474,13 @@ def moved_bytes(form: _Form, batch: int) -> int:
 
 def flops(form: _Form, batch: int) -> int:
     """Multiply-adds times two that the form's kernel performs for one call (zeros stored by the
-    dense and block forms are multiplied too; the compact form's padding counts)."""
+    dense and block forms are multiplied too; the compact form's padding counts; the split-sum form's
+    multiply-add per stored weight, its masked subset additions not counted)."""
     if isinstance(form, DenseLinear):
         n = form.weight.numel()
     elif isinstance(form, (CSRLinear, BSRLinear)):
         n = form.weight.values().numel()
-    elif isinstance(form, CompactLinear):
+    elif isinstance(form, (CompactLinear, SplitSumLinear)):
         n = form.weight.numel()
     else:
         raise ValueError(f"unknown form {type(form).__name__}")

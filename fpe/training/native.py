@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["NativeUnavailable", "available", "load", "flags", "library_path", "check_cpu"]
+__all__ = ["NativeUnavailable", "available", "load", "flags", "library_path", "compiled", "check_cpu"]
 
 SOURCE = Path(__file__).with_name("_native.c")
 
@@ -62,13 +62,24 @@ def _cache_dir() -> Path:
     return base / "fpe-native"
 
 
-def library_path() -> Path:
-    """Where the library built from the current source and flags lives."""
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join(flags()).encode()).hexdigest()[:16]
-    return _cache_dir() / f"fpe_native-{key}.so"
+def library_path(source: Path = SOURCE) -> Path:
+    """Where the library built from the current ``source`` and flags lives."""
+    key = hashlib.sha256(source.read_bytes() + " ".join(flags()).encode()).hexdigest()[:16]
+    stem = "fpe_native" if source == SOURCE else f"fpe{source.stem}"
+    return _cache_dir() / f"{stem}-{key}.so"
 
 
-def _build(dest: Path) -> None:
+def compiled(source: Path) -> Path:
+    """The shared library of the C file ``source`` (built first if needed, atomically; the same
+    compiler, flags and cache as the training kernel); raises :class:`NativeUnavailable`. Other
+    modules' C kernels (:mod:`fpe.cost.inference`) are built through it."""
+    path = library_path(source)
+    if not path.exists():
+        _build(path, source)
+    return path
+
+
+def _build(dest: Path, source: Path = SOURCE) -> None:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not cc:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc); the PyTorch path will be used")
@@ -76,9 +87,9 @@ def _build(dest: Path) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=dest.parent)
     os.close(fd)
     try:
-        proc = subprocess.run([cc, *flags(), str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+        proc = subprocess.run([cc, *flags(), str(source), "-o", tmp, "-lm", "-lpthread"], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise NativeUnavailable(f"building {SOURCE.name} with {cc} failed:\n{proc.stderr.strip()}")
+            raise NativeUnavailable(f"building {source.name} with {cc} failed:\n{proc.stderr.strip()}")
         os.replace(tmp, dest)  # atomic: a concurrent or interrupted build never leaves a half-written library
     finally:
         if os.path.exists(tmp):
@@ -100,9 +111,7 @@ def load() -> ctypes.CDLL:
     """The loaded library (built first if needed); raises :class:`NativeUnavailable`."""
     if os.environ.get("FPE_NATIVE", "1") == "0":
         raise NativeUnavailable("turned off by FPE_NATIVE=0")
-    path = library_path()
-    if not path.exists():
-        _build(path)
+    path = compiled(SOURCE)
     try:
         return _load_path(str(path))
     except OSError as exc:
