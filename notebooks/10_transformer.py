@@ -35,9 +35,10 @@
 # itself.
 #
 # **Prerequisites.** Chapter 01 (what `fpe.expand` does) and the API page (`fpe.expand_layers`). Runs
-# on its own, offline. The `paper` profile costs about 5 core-minutes of CPU from an empty cache (the
-# time of the run that produced this page is computed at the end); each seed's fine-tune is cached
-# under `.cache/`, so a re-run takes seconds.
+# on its own, offline. The `paper` profile costs about 4 core-minutes of CPU from an empty cache
+# (measured on a 2-core CPU shared with other jobs: 231 s of CPU, 7 minutes of wall time; the times of
+# the run that produced this page are computed at the end); each seed's fine-tune is cached under
+# `.cache/`, so a re-run takes seconds.
 
 # %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
