@@ -154,9 +154,11 @@ _build/src/%.ipynb: notebooks/%.py | $(STAMP)
 
 # Executed notebooks of the chosen profile; the book renders these (commit them for PROFILE=paper).
 book/%.ipynb: _build/src/%.ipynb $(FORCE_EXEC) | $(STAMP)
+	start=$$(date +%s.%N)
 	FPE_CHAPTER=$* $(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
 	  -p profile $(PROFILE) -p progress False $< $@
 	$(PY) -m fpe.book.nbclean $@
+	if [ -n "$${FPE_JOB_LOG:-}" ]; then echo "{\"chapter\": \"$*\", \"start\": $$start, \"end\": $$(date +%s.%N)}" >> "$$FPE_JOB_LOG.chapters"; fi
 
 _build/deps.mk: $(FPE_FILES) $(SOURCES)
 	mkdir -p $(@D)
@@ -174,7 +176,7 @@ endif
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 JOB_LOG := _build/jobs.jsonl
 execute: | $(STAMP)
-	rm -rf _build/slots && mkdir -p _build/slots && : > $(JOB_LOG)
+	rm -rf _build/slots && mkdir -p _build/slots && : > $(JOB_LOG) && : > $(JOB_LOG).chapters
 	start=$$(date +%s)
 	FPE_JOB_SLOTS=$(abspath _build/slots) FPE_JOB_SLOT_COUNT=$(JOBS) FPE_JOBS=$(JOBS) FPE_JOB_LOG=$(abspath $(JOB_LOG)) \
 	  $(MAKE) --no-print-directory -j$(words $(EXECUTED)) FORCE_EXEC=FORCE $(EXECUTED)

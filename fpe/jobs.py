@@ -23,7 +23,8 @@ Whole-book scheduling: when ``FPE_JOB_SLOTS`` names a folder, every job first ta
 share the machine's cores: ``make execute`` starts every chapter at once, longest first, and the jobs
 of all of them together keep every core busy until the last one ends. :func:`exclusive` takes every
 slot (a timing measurement runs with nothing else computing). Each job's times are appended to
-``FPE_JOB_LOG`` (JSON lines), from which ``python -m fpe.jobs report`` prints the book's critical path.
+``FPE_JOB_LOG`` (JSON lines; ``make execute`` adds each chapter's wall time to ``FPE_JOB_LOG.chapters``),
+from which ``python -m fpe.jobs report`` prints every chapter's span and the book's critical path.
 """
 from __future__ import annotations
 
@@ -260,7 +261,17 @@ def critical_path(log: str | os.PathLike) -> str:
         lines.append(f"  {chapter}: {(s - t0) / 60:.1f} -> {(e - t0) / 60:.1f}, {sum(r['end'] - r['start'] for r in rs) / 60:.1f}, "
                      f"{longest['job']} {(longest['end'] - longest['start']) / 60:.1f}")
     last = max(records, key=lambda r: r["end"])
-    lines.append(f"critical path: chapter {last['chapter'] or '?'} (its last job, {last['job']}, ends the book's computing)")
+    lines.append(f"the last job to end: {last['job']} of {last['chapter'] or '?'}")
+    chapters_log = Path(f"{log}.chapters")
+    chapters = [json.loads(line) for line in chapters_log.read_text().splitlines() if line.strip()] if chapters_log.is_file() else []
+    if chapters:
+        c0 = min(c["start"] for c in chapters)
+        lines.append("chapters (wall time, start -> end in minutes from the first start):")
+        for c in sorted(chapters, key=lambda c: -c["end"]):
+            lines.append(f"  {c['chapter']}: {(c['end'] - c['start']) / 60:.1f} min ({(c['start'] - c0) / 60:.1f} -> {(c['end'] - c0) / 60:.1f})")
+        end = max(chapters, key=lambda c: c["end"])
+        lines.append(f"critical path: {end['chapter']}, whose run ends the book's computing at "
+                     f"{(end['end'] - c0) / 60:.1f} min")
     return "\n".join(lines)
 
 
