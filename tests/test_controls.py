@@ -133,7 +133,7 @@ def test_moving_masks_in_training_keep_count_and_zeros():
 
 def test_boolean_controls_runs_every_variant_at_the_budget():
     setup = BooleanSetup(n_train=256, n_test=256, warmup_epochs=2, post_epochs=2, batch_size=64)
-    run, info = boolean_controls(setup, 4, [0, 1], every=2, use_cache=False)
+    [(run, info)] = boolean_controls([(setup, 4)], [0, 1], every=2, use_cache=False)
     keys = boolean_control_keys(2, (0.25, 0.5, 1.0))
     n_dense = 16 * 8 + 8
     assert info["wide_keep"] == 0.5 and info["n_dense"] == n_dense and info["mask_updates"] > 0
@@ -188,11 +188,13 @@ def test_bad_arguments_raise_value_errors():
         DynamicTrainer(stack, x, y, lr=1e-2, batch_size=8, every=0)
     setup = BooleanSetup(n_train=64, n_test=64, warmup_epochs=1, post_epochs=1)
     with pytest.raises(ValueError, match="narrow_keep"):
-        boolean_controls(setup, 4, [0], narrow_keep=0, use_cache=False)
+        boolean_controls([(setup, 4)], [0], narrow_keep=0, use_cache=False)
     with pytest.raises(ValueError, match="overlaps"):
-        boolean_controls(setup, 4, [0], overlaps=(2.0,), use_cache=False)
+        boolean_controls([(setup, 4)], [0], overlaps=(2.0,), use_cache=False)
     with pytest.raises(ValueError, match="alpha"):
-        boolean_controls(setup, 4, [0], alpha=1, use_cache=False)
+        boolean_controls([(setup, 4)], [0], alpha=1, use_cache=False)
+    with pytest.raises(ValueError, match="cells"):
+        boolean_controls([4], [0], use_cache=False)
     f = Features("x", torch.randn(30, 3), torch.arange(30) % 5, torch.randn(10, 3), torch.arange(10) % 5, list("abcde"))
     with pytest.raises(ValueError, match="n_classes"):
         class_subset(f, 6)

@@ -24,14 +24,16 @@ Every variant of a seed sees the same data, initialisation and minibatch order (
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, replace
+from functools import partial
 from typing import Sequence
 
 import torch
 
-from ..cache import cached
 from ..datasets.features import Features
 from ..expand import expand
+from ..jobs import Job, run_jobs
 from ..mlp import init_mlp
 from ..repro import generator, stream
 from ..sparsity import dropconnect_keep, overlap_expand
@@ -62,6 +64,7 @@ def _check(name, value, low, high=None, integer=False):
 
 def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_keep: float, overlaps: list[float],
              every: int, fraction: float, stop_fraction: float, progress: bool) -> dict:
+    cpu0 = time.process_time()
     st = replace(setup, m=m)
     h, k, tag = setup.h, setup.k, task_tag(m)
     x, y, xt, yt = boolean_data(st, seeds)
@@ -127,14 +130,15 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
             run.cells[m, h, key] = Cell(test_acc[sel].clone(), train_acc[sel].clone(), nnz[sel].clone())
     state = run.to_state()
     state["info"] = {"wide_keep": wide_keep, "n_dense": n_dense, "n_wide": n_wide, "mask_updates": wt.mask_updates,
-                     "post_steps": steps}
+                     "post_steps": steps, "cpu_seconds": time.process_time() - cpu0}
     return state
 
 
-def boolean_controls(setup: BooleanSetup, m: int, seeds: Sequence[int], *, alpha: int = 2, narrow_keep: float = 0.8,
+def boolean_controls(cells: Sequence[tuple[BooleanSetup, int]], seeds: Sequence[int], *, alpha: int = 2, narrow_keep: float = 0.8,
                      overlaps: Sequence[float] = (0.25, 0.5, 1.0), every: int = 100, fraction: float = 0.2,
-                     stop_fraction: float = 0.75, progress: bool = False, use_cache: bool = True) -> tuple[Run, dict]:
-    """The Boolean controls (module docstring) at ``m`` clauses and ``setup.h`` neurons, every seed.
+                     stop_fraction: float = 0.75, progress: bool = False, use_cache: bool = True) -> list[tuple[Run, dict]]:
+    """The Boolean controls (module docstring) for every ``(setup, m)`` of ``cells`` (``m`` clauses,
+    ``setup.h`` neurons, ``setup``'s epochs), every seed.
 
     Args:
         alpha: expansion factor of every variant. narrow_keep: DropConnect keep rate of ``dense_dc``.
@@ -142,16 +146,17 @@ def boolean_controls(setup: BooleanSetup, m: int, seeds: Sequence[int], *, alpha
         every, fraction, stop_fraction: moving masks update every ``every`` steps, moving ``fraction``
             of each layer's active weights, until ``stop_fraction`` of the post-split steps.
 
-    Returns the :class:`~fpe.experiments.schedule.Run` (cells ``(m, h, key)``, keys
+    Returns, per cell, the :class:`~fpe.experiments.schedule.Run` (cells ``(m, h, key)``, keys
     :func:`boolean_control_keys`; numbers only) and an info dict (the wide DropConnect keep rate, the
-    dense and wide weight counts, the number of mask updates). Cached per ``m``.
+    dense and wide weight counts, the number of mask updates, the CPU seconds of the job's process when it was
+    computed). Each cell is one cached job
+    (:func:`fpe.jobs.run_jobs`: on every core, or a cluster), keyed by the code this module imports.
     """
     seeds = list(seeds)
     _check("alpha", alpha, 2, integer=True)
     _check("narrow_keep", narrow_keep, 0.0, 1.0)
     if narrow_keep == 0:
         raise ValueError("narrow_keep must be in (0, 1], got 0")
-    _check("m", m, 1, integer=True)
     overlaps = [float(r) for r in overlaps]
     for r in overlaps:
         _check("overlaps", r, 0.0, 1.0)
@@ -160,12 +165,24 @@ def boolean_controls(setup: BooleanSetup, m: int, seeds: Sequence[int], *, alpha
     _check("stop_fraction", stop_fraction, 0.0, 1.0)
     if not seeds:
         raise ValueError("seeds must not be empty")
-    config = {"setup": {**asdict(setup), "m": m}, "seeds": seeds, "alpha": alpha, "narrow_keep": narrow_keep, "overlaps": overlaps,
-              "every": every, "fraction": fraction, "stop_fraction": stop_fraction}
-    compute = lambda: _compute(setup, m, seeds, alpha, narrow_keep, overlaps, every, fraction, stop_fraction, progress)  # noqa: E731
-    state = cached("controls-boolean", config, compute, module=__name__) if use_cache else compute()
-    info = state.pop("info")
-    return Run.from_state(state), info
+    cells = list(cells)
+    if not cells or not all(isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], BooleanSetup) for c in cells):
+        raise ValueError("cells must be a non-empty list of (BooleanSetup, m) pairs")
+    jobs = []
+    for setup, m in cells:
+        _check("m", m, 1, integer=True)
+        config = {"setup": {**asdict(setup), "m": m}, "seeds": seeds, "alpha": alpha, "narrow_keep": narrow_keep, "overlaps": overlaps,
+                  "every": every, "fraction": fraction, "stop_fraction": stop_fraction}
+        cost = len(seeds) * setup.k * m * (setup.warmup_epochs + setup.post_epochs)
+        jobs.append(Job("controls-boolean", config, partial(_compute, setup, m, seeds, alpha, narrow_keep, overlaps, every, fraction,
+                                                            stop_fraction, progress), module=__name__, cost=cost))
+    states = [job.compute() for job in jobs] if not use_cache else run_jobs(jobs, progress=progress, desc="Boolean controls")
+    out = []
+    for state in states:
+        state = dict(state)
+        info = state.pop("info")
+        out.append((Run.from_state(state), info))
+    return out
 
 
 def class_subset(features: Features, n_classes: int) -> Features:

@@ -83,7 +83,7 @@ class DynamicTrainer(Trainer):
             sel = torch.tensor([r == method for r in self.regrow])
             if not bool(sel.any()):
                 continue
-            idx = torch.nonzero(sel).squeeze(1).to(model.weights[0].device)
+            idx = torch.nonzero(sel).squeeze(1).to(model.weights[0].device)  # (instances that move by this method,)
             for i, w in enumerate(model.weights):
                 mask = model.mask(i)
                 grad = None if w.grad is None else w.grad[idx]
@@ -107,14 +107,14 @@ class DynamicTrainer(Trainer):
         s, n, _ = self.x.shape
         if len(order_generators) != s:
             raise ValueError(f"order_generators needs one generator per dataset ({s}), got {len(order_generators)}")
-        rows = torch.arange(s).unsqueeze(1)
+        rows = torch.arange(s, device=self.x.device).unsqueeze(1)
         model, opt, di = self.model, self.optimizer, self.data_index
         dev = model.weights[0].device
         dc = bool((self.keep < 1).any())
         keep = self.keep.to(dev)
         moving = any(r is not None for r in self.regrow)
         for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
-            perm = torch.stack([batch_order(n, g) for g in order_generators])  # (S, N)
+            perm = torch.stack([batch_order(n, g) for g in order_generators]).to(self.x.device)  # (S, N), drawn on the CPU
             for start in range(0, n, self.batch_size):
                 idx = perm[:, start : start + self.batch_size]
                 xb = self.x[rows, idx][di]  # (I, B, d)
