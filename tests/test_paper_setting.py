@@ -20,6 +20,10 @@ from fpe.datasets import paper_data as pd
 from fpe.datasets.loaders import DataError
 
 
+SYSTEM_DIRS = dict(loaders.SYSTEM_DIRS)
+ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch):
     """No test reads the machine's data directories or cache."""
@@ -244,3 +248,57 @@ def test_clip_pipeline_on_synthetic_cifar100_and_imagenet100(tmp_path, monkeypat
     run = sweep(f, [2], [0, 1], [DENSE, Variant("random", 2)], schedule=Schedule(1e-3, 4, 1, 1), config={"test": "clip"})
     assert (run[2, "random_a2"].nonzeros == run[2, "dense"].nonzeros).all()
     assert run[2, "dense"].test_acc.shape == (2,)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # one fake image per ImageNet class: dense accuracy 0, relative gain undefined
+def test_chapter05_paper_setting_runs_offline(tmp_path, monkeypatch, random_clip):
+    """Chapter 05 with setting="paper" (quick profile) end to end on a synthetic CIFAR-100 archive and
+    ImageNet tree, with the random-weight CLIP standing in for OpenAI's and the archive's MD5 patched in."""
+    jupytext = pytest.importorskip("jupytext")
+    if not Path(SYSTEM_DIRS.get("fashion-mnist", ["/nonexistent"])[0]).is_dir():
+        pytest.skip("FashionMNIST (Debian dataset-fashion-mnist) is not installed")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from fpe.datasets import clip_features
+
+    monkeypatch.setattr(loaders, "SYSTEM_DIRS", SYSTEM_DIRS)
+    rng = np.random.default_rng(1)
+    parts = cifar100_parts(n_train=40, n_test=20)
+    for split in ("train", "test"):  # learnable images: the class sets the mean colour
+        y = np.asarray(parts[split][b"fine_labels"])
+        parts[split][b"data"] = np.clip(y[:, None] * 50 + rng.integers(0, 30, (len(y), 3072)), 0, 255).astype(np.uint8)
+    write_cifar100(tmp_path / "data" / pd.CIFAR100_FILE, parts)
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(pd, "CIFAR100_MD5", pd.md5_file(tmp_path / "data" / pd.CIFAR100_FILE))
+    monkeypatch.setattr(pd, "read_cifar100_python", lambda p, expect_full=True, f=pd.read_cifar100_python: f(p, expect_full=False))
+    monkeypatch.setattr(clip_features, "clip_model", lambda progress=True: random_clip)
+    write_imagenet(tmp_path / "imagenet", list(pd.IMAGENET100_CLASSES), n_train=1, n_val=1, size=(8, 8))
+    monkeypatch.setenv("FPE_ROOT", str(tmp_path / "project"))  # results go there, not into the book
+
+    nb = jupytext.read(ROOT / "notebooks" / "05_real_data.py")
+    ns: dict = {}
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT / "notebooks")
+        for cell in nb.cells:
+            if cell.cell_type != "code" or "remove-cell" in cell.metadata.get("tags", []):
+                continue
+            exec(compile(cell.source, "05_real_data", "exec"), ns)
+            if "parameters" in cell.metadata.get("tags", []):
+                ns.update(profile="quick", progress=False, setting="paper", imagenet_dir=str(tmp_path / "imagenet"))
+    finally:
+        os.chdir(cwd)
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+    import json
+
+    saved = json.loads((tmp_path / "project" / "results" / "quick" / "05_real_data_clip.json").read_text())
+    ids = {n["id"]: n for n in saved["numbers"]}
+    assert "table_cifar100_random_a4" in ids and "rel_imagenet100_h3_gram_a2" in ids and "acc_cifar100_h16_dense" in ids
+    assert not any(i.startswith(("table_cifar10_", "table_wordnet_")) for i in ids)
+    assert not ids["table_cifar100_random_a4"]["substitute"]
+    assert saved["meta"]["data"]["cifar10"]["name"] == "CIFAR-100 (CLIP ViT-B/32)"
+    assert saved["meta"]["data"]["wordnet"]["name"] == "ImageNet-100 (CLIP ViT-B/32)"
+    assert not (ROOT / "results" / "quick" / "05_real_data_clip.json").exists()
