@@ -261,8 +261,10 @@ display(Markdown(f"""
 each from {first['width_before'][0]} to {first['width_after'][0]} hidden units and keeps the non-zero count of every block
 ({nnz_before:,} weights in all, {len(SEEDS)} of {len(SEEDS)} seeds); the expanded encoder runs, and before any
 training its sentence embeddings have a cosine similarity of {cos.mean():.3f} with the original's on average
-(lowest {cos.min():.3f}, over {cos.shape[1]} test glosses and {len(SEEDS)} seeds): the prune changes the function
-{"little" if cos.mean() > 0.9 else "noticeably"}.
+(lowest {cos.min():.3f}, over {cos.shape[1]} test glosses and {len(SEEDS)} seeds): the expansion changes the function
+{"little" if cos.mean() > 0.9 else "noticeably"} (a GELU of a child's partial sum is not a part of the parent's GELU, and the
+prune removes half of the copied outgoing weights), so FPE on a pretrained model starts from a different function than the
+dense fine-tune does.
 
 **The fine-tune** ({N_TRAIN} training and {N_TEST} test glosses of WordNet-100's {len(CLASSES)} classes, the last
 {setup.top_blocks} block(s), {setup.epochs} epoch(s), {len(SEEDS)} seeds). Test accuracy: FPE {acc[FPE].mean():.1f} ±
