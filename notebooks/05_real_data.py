@@ -106,8 +106,9 @@ imagenet_dir = ""  # @param {type:"string"}  (setting "paper": your ImageNet fol
 # weights, one thread), so embedding CIFAR-100's 60,000 images costs about an hour of one CPU core and
 # ImageNet-100's 135,000 about two and a half hours plus JPEG decoding; a GPU does this in minutes. Embeddings
 # are cached, so only the first run pays. The classifiers then train on all the data (5 seeds, 5 variants,
-# 6 and 10 widths): minutes on a GPU, an hour or more on a CPU. In Colab: set `setting` in the form above,
-# run all.
+# 6 and 10 widths): minutes on a GPU, an hour or more on a CPU. In Colab (a GPU runtime): run
+# `!pip install --no-deps open_clip_torch==3.3.0` in a cell (it is not among the book's requirements),
+# set `setting` in the form above, and run all.
 #
 # **WordNet-100 rule** (`fpe.datasets.loaders.load_wordnet100`): for every noun synset of WordNet 3.0 follow its
 # first hypernym pointer up to `entity` (depth 0); a synset deeper than 5 is labelled by its ancestor
@@ -212,6 +213,11 @@ if SUBSTITUTE:
 else:  # the paper's own setting: CLIP ViT-B/32 on CIFAR-100 and ImageNet-100 (see "The paper's own setting" above)
     from fpe.datasets.clip_features import clip_cifar100_features, clip_imagenet100_features
 
+    import importlib.util
+
+    if importlib.util.find_spec("open_clip") is None:  # fail before any download
+        raise ImportError('setting="paper" needs open_clip: pip install --no-deps open_clip_torch==3.3.0 '
+                          '(in Colab, run "!pip install --no-deps open_clip_torch==3.3.0" in a cell), then run again')
     CLIP_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the encoder runs on a GPU when there is one
     cifar, cifar_info = clip_cifar100_features(*cfg["cifar100"], device=CLIP_DEVICE, threads=EMBED_THREADS, progress=progress)
     timings["embed_cifar100_this_run"] = cifar_info["seconds_total"]

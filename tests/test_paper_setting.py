@@ -113,6 +113,7 @@ def test_cifar100_download_is_checked_and_goes_to_the_user_cache(tmp_path, monke
     with pytest.raises(DataError, match="md5"):  # the fake is not the canonical archive
         pd.load_cifar100(progress=False, verify=False)  # a download is always checked
     assert calls == [(pd.CIFAR100_URL, tmp_path / "usercache" / "cifar100" / pd.CIFAR100_FILE)]
+    assert not (tmp_path / "usercache" / "cifar100" / pd.CIFAR100_FILE).exists()  # the bad download was deleted
 
 
 def test_cifar100_corrupt_truncated_and_hostile_archives(tmp_path):

@@ -141,20 +141,21 @@ def load_cifar100(*, progress: bool = True, verify: bool = True, label: str = "f
     """
     if label not in ("fine", "coarse"):
         raise ValueError(f"label must be one of ('fine', 'coarse'), got {label!r}")
-    path = _find("cifar100", [CIFAR100_FILE])
+    path, downloaded = _find("cifar100", [CIFAR100_FILE]), False
     if path is None:
-        path = user_cache_dir() / "cifar100" / CIFAR100_FILE
+        path, downloaded = user_cache_dir() / "cifar100" / CIFAR100_FILE, True
         download(CIFAR100_URL, path, None, progress=progress)
-        verify = True
-    if verify:
+    if verify or downloaded:
         got = md5_file(path)
         if got != CIFAR100_MD5:
+            if downloaded:  # never leave an unverified download where the next run would find it
+                Path(path).unlink(missing_ok=True)
             raise DataError(f"{path} has md5 {got}, expected the published {CIFAR100_MD5}: the file is corrupt or "
-                            f"not the canonical {CIFAR100_FILE}; delete it and run again")
+                            f"not the canonical {CIFAR100_FILE}; " + ("it was deleted; run again" if downloaded else "delete it and run again"))
     parts, fine, coarse = read_cifar100_python(path)
     k = 1 if label == "fine" else 2
     return Dataset("CIFAR-100", parts["train"][0], parts["train"][k], parts["test"][0], parts["test"][k],
-                   fine if label == "fine" else coarse, str(path), meta={"label": label, "md5_checked": verify})
+                   fine if label == "fine" else coarse, str(path), meta={"label": label, "md5_checked": verify or downloaded})
 
 
 # --- ImageNet-100 ------------------------------------------------------------------------------
