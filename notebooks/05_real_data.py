@@ -37,7 +37,12 @@
 # 51 s); on the same machine shared with other jobs (load average about 5) it took about 16 minutes
 # of classifiers plus 15 of embeddings. Embeddings are then read from `.cache/embeddings/` and
 # finished widths are cached too, so a re-run takes a minute. The
-# timings recorded at the end of the chapter are those of the run that produced this page.
+# timings recorded at the end of the chapter are those of the run that produced this page. Each
+# width is one job (`fpe.jobs`), so the chapter run alone trains widths on every core.
+# The `device` parameter trains on a GPU where there is one (Colab); this book's numbers were
+# computed on the CPU (the provenance page's environment table says where each chapter ran). On a
+# GPU the numbers differ within float summation order, so the final reference check reports the
+# differences instead of failing.
 
 # %% tags=["remove-cell"]
 # Colab set-up: inside Google Colab, fetch this companion and install it beside Colab's own torch.
@@ -66,6 +71,7 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
 # %% tags=["parameters"]
 profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: small subsets, 3 seeds, 5 + 5 epochs) or "paper" (5 seeds, 25 + 25 epochs))
 progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
+device = "auto"  # @param ["auto", "cpu", "cuda"]  (where the classifiers train: "auto" takes a GPU where there is one)
 setting = "substitute"  # @param ["substitute", "paper"]  ("substitute": the book's offline substitutes; "paper": CLIP ViT-B/32 on CIFAR-100 and ImageNet-100, see below)
 imagenet_dir = ""  # @param {type:"string"}  (setting "paper": your ImageNet folder with train/ and val/ class folders; empty: FPE_IMAGENET_DIR)
 
@@ -130,7 +136,7 @@ from fpe.datasets.features import cifar10_features, fashion_features, wordnet_fe
 from fpe.experiments.realdata import sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import accuracy_per_nonzero
-from fpe.repro import set_determinism
+from fpe.repro import pick_device, set_determinism
 from fpe.plot import color, percent_symlog, use_style
 
 use_style()  # the book's figure style (fpe.plot)
@@ -175,13 +181,15 @@ IMAGE_SIZE, PROJ_DIM = 64, 512
 VARIANTS = [DENSE, Variant("random", 2), Variant("gram", 2), Variant("random", 4), Variant("gram", 4)]
 FPE_VARIANTS = VARIANTS[1:]
 results = Results("05_real_data" if SUBSTITUTE else "05_real_data_clip", profile)
+DEVICE = results.device = pick_device(device)  # recorded in the environment report of the results file
 timings = {}
-print(f"profile={profile}: {len(SEEDS)} seeds, {cfg['epochs']} + {cfg['epochs']} epochs, {THREADS} training thread(s)")
+print(f"profile={profile}: {len(SEEDS)} seeds, {cfg['epochs']} + {cfg['epochs']} epochs, classifiers on {DEVICE} "
+      f"({THREADS} thread(s) on the CPU)")
 
 
 def run(features, widths, name):
     t = time.perf_counter()
-    out = sweep(features, widths, SEEDS, VARIANTS, schedule=Schedule(LR, BATCH, cfg["epochs"], cfg["epochs"]), progress=progress, config={"dataset": name, "profile": profile, "note": features.note,
+    out = sweep(features, widths, SEEDS, VARIANTS, schedule=Schedule(LR, BATCH, cfg["epochs"], cfg["epochs"]), progress=progress, device=DEVICE, config={"dataset": name, "profile": profile, "note": features.note,
                                                                       "n_train": len(features.y_train)})
     timings[f"train_{name}"] = time.perf_counter() - t
     return out
@@ -218,7 +226,7 @@ else:  # the paper's own setting: CLIP ViT-B/32 on CIFAR-100 and ImageNet-100 (s
     if importlib.util.find_spec("open_clip") is None:  # fail before any download
         raise ImportError('setting="paper" needs open_clip: pip install --no-deps open_clip_torch==3.3.0 '
                           '(in Colab, run "!pip install --no-deps open_clip_torch==3.3.0" in a cell), then run again')
-    CLIP_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # the encoder runs on a GPU when there is one
+    CLIP_DEVICE = DEVICE  # the encoder runs where the classifiers train (the device parameter)
     cifar, cifar_info = clip_cifar100_features(*cfg["cifar100"], device=CLIP_DEVICE, threads=EMBED_THREADS, progress=progress)
     timings["embed_cifar100_this_run"] = cifar_info["seconds_total"]
     timings["embed_cifar100_when_computed"] = cifar_info["seconds_embed"]

@@ -231,7 +231,7 @@ def _train(model: _Top, params, head_params, h, am, y, setup: FinetuneSetup, see
     losses = []
     n = len(y)
     for epoch in range(setup.epochs):
-        order = torch.randperm(n, generator=stream(seed, TASK, "order", epoch))
+        order = torch.randperm(n, generator=stream(seed, TASK, "order", epoch)).to(y.device)
         total = 0.0
         for s in tqdm(range(0, n, setup.batch_size), desc=f"{desc} epoch {epoch + 1}", disable=not progress, leave=False):
             idx = order[s:s + setup.batch_size]
@@ -248,8 +248,12 @@ def _train(model: _Top, params, head_params, h, am, y, setup: FinetuneSetup, see
     return losses
 
 
-def finetune(setup: FinetuneSetup, seeds, *, progress: bool = False) -> dict:
+def finetune(setup: FinetuneSetup, seeds, *, progress: bool = False, device: str | torch.device = "cpu") -> dict:
     """Fine-tune the dense blocks, their FPE expansion and the head alone for every seed (cached per seed).
+
+    The frozen encoder runs on the CPU once; the trained top blocks and head train on ``device``
+    (initialisation, splits and minibatch orders are drawn on the CPU, so every device trains the
+    same models up to float summation order).
 
     Returns ``{"seeds": [...], "variants": [...], "<variant>": {"test_acc": [...],
     "nonzeros": [...], "losses": [[...], ...], "seconds": [...]}}``, per-seed lists in seed order;
@@ -260,18 +264,19 @@ def finetune(setup: FinetuneSetup, seeds, *, progress: bool = False) -> dict:
     out = {"seeds": seeds, "variants": variants, **{v: {"test_acc": [], "nonzeros": [], "losses": [],
                                                          "seconds": []} for v in variants}}
     for seed in seeds:
-        r = cached("transformer/finetune", {**asdict(setup), "seed": seed, "task": TASK},
-                   lambda seed=seed: _finetune_seed(setup, seed, progress), module=__name__)
+        r = cached("transformer/finetune", {**asdict(setup), "seed": seed, "task": TASK, "device": torch.device(device).type},
+                   lambda seed=seed: _finetune_seed(setup, seed, progress, torch.device(device)), module=__name__)
         for v in variants:
             for k in out[v]:
                 out[v][k].append(r[v][k])
     return out
 
 
-def _finetune_seed(setup: FinetuneSetup, seed: int, progress: bool) -> dict:
+def _finetune_seed(setup: FinetuneSetup, seed: int, progress: bool, device: torch.device) -> dict:
     _, y_tr, _, y_te, classes = wordnet_glosses(setup.per_class_train, setup.per_class_test)
     first = N_BLOCKS - setup.top_blocks
     h_tr, am_tr, h_te, am_te = _states(setup.per_class_train, setup.per_class_test, first, setup.max_length)
+    h_tr, am_tr, h_te, am_te, y_tr, y_te = (t.to(device) for t in (h_tr, am_tr, h_te, am_te, y_tr, y_te))
     base = load_minilm()[0].auto_model
     pairs = ffn_pairs(range(setup.top_blocks), prefix="layers.")
     names = [n for p in pairs for n in p]
@@ -282,6 +287,7 @@ def _finetune_seed(setup: FinetuneSetup, seed: int, progress: bool) -> dict:
         if v == setup.fpe_key:
             model = expand_layers(model, setup.alpha, setup.split, pairs=pairs, inplace=True, prune=setup.prune,
                                   generator=stream(seed, TASK, "split", setup.split, setup.alpha))
+        model = model.to(device)
         model.eval()  # dropout off
         for p in model.parameters():
             p.requires_grad_(False)
