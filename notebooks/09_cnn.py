@@ -200,6 +200,8 @@ for key, lab, c in [("dense", "dense", "0.3"), *((p, LABEL[p], COLOR[p]) for p i
 axes[1].set(xscale="log", xticks=WIDTHS, xticklabels=WIDTHS, xlabel="width w", ylabel="test accuracy (%)",
             title="test accuracy")
 axes[1].legend(fontsize=8)
+for ax in axes:
+    ax.minorticks_off()  # only the widths on the log axis
 fig.suptitle(f"CNN on CIFAR-10 (substitute for CIFAR-100), {len(SEEDS)} seeds, mean ± std")
 plt.show()
 
