@@ -19,7 +19,7 @@ SOURCES := $(sort $(wildcard notebooks/*.py))
 NAMES := $(notdir $(basename $(SOURCES)))
 # `make execute` starts the longest chapters first, so that their jobs are queued first (measured
 # paper-profile times are on the provenance page); chapters not listed start last.
-LONGEST_FIRST := 03_load_sweeps 05_real_data 07_deep_mlp 08_controls 03_heat_maps 03_calibration 01_fpe_step_by_step 06_cost 04_theory 02_headline
+LONGEST_FIRST := 09_cnn 03_load_sweeps 05_real_data 07_deep_mlp 08_controls 08_more_controls 10_transformer 03_heat_maps 03_calibration 01_fpe_step_by_step 06_cost 04_theory 02_headline
 ORDERED := $(filter $(NAMES),$(LONGEST_FIRST)) $(filter-out $(LONGEST_FIRST),$(NAMES))
 EXECUTED := $(ORDERED:%=book/%.ipynb)
 QUICK := $(NAMES:%=_build/quick/%.ipynb)

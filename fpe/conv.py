@@ -17,7 +17,7 @@ CNN, the steps of :func:`fpe.expand` with a channel in the place of a neuron:
    comes out bit for bit as from :func:`fpe.expand`); every layer first copies its inputs for the
    previous layer's children, then splits **[house]**;
 5. one global magnitude prune over all expanded ``Conv2d`` and ``Linear`` weights restores exactly
-   their original non-zero count (:func:`count_nonzero_cnn`; biases and norm parameters are not
+   their original non-zero count (:func:`fpe.expand.count_nonzero`, which counts ``Conv2d`` and ``Linear`` weights; biases and norm parameters are not
    counted), with the masks fixed by ``torch.nn.utils.prune.custom_from_mask`` as in :func:`fpe.expand`.
 
 Every ``Conv2d`` and ``Linear`` but the last is hidden (expanded). Between them: the elementwise
@@ -40,7 +40,7 @@ from .expand import attach_mask, check_split_args, effective_weights, global_mag
 from .mlp import ELEMENTWISE, check_finite
 from .splits import SplitRule
 
-__all__ = ["CONV_SPLITS", "expand_cnn", "split_copy_cnn", "count_nonzero_cnn"]
+__all__ = ["CONV_SPLITS", "expand_cnn", "split_copy_cnn"]
 
 #: Split rules of :func:`expand_cnn`: ``"random"`` (a balanced random partition of each parent's
 #: incoming positions), ``"channel"`` (whole input channels dealt to the children, balanced by
@@ -49,12 +49,6 @@ CONV_SPLITS = ("random", "channel", "gram")
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 _FIX = ("FPE on a CNN needs an nn.Sequential of Conv2d and Linear layers with only per-channel modules "
         "(activations, Dropout, pooling, BatchNorm) and one Flatten between them")
-
-
-def count_nonzero_cnn(model: nn.Module) -> int:
-    """Number of non-zero weights of every ``Conv2d`` and ``Linear`` in ``model`` (the effective,
-    masked weights; biases and norm parameters are not counted)."""
-    return sum(int(torch.count_nonzero(m.weight.detach())) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
 
 
 def _plan(model) -> tuple[list[tuple[int, nn.Module, int]], list[tuple[int, int]]]:
@@ -194,7 +188,7 @@ def expand_cnn(model: nn.Sequential, alpha: int, split: str | SplitRule = "rando
 
     Returns:
         A new ``nn.Sequential`` of the same modules, hidden layers ``alpha`` times wider, a ``weight_mask``
-        on every ``Conv2d`` and ``Linear`` and ``count_nonzero_cnn(new) == count_nonzero_cnn(model)``.
+        on every ``Conv2d`` and ``Linear`` and ``fpe.count_nonzero(new) == fpe.count_nonzero(model)``.
 
     Raises:
         ValueError: naming the module index, its type and why, for a module it cannot track, a grouped

@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from fpe.conv import count_nonzero_cnn, expand_cnn
+from fpe.conv import expand_cnn
+from fpe.expand import count_nonzero
 from fpe.experiments.cnn import backbone_cnn, channel_fpe, head_fpe
 from fpe.training.cnn import CNNTrainer, StackedCNN, copy_models, evaluate, fit_per_model, shape_key
 
@@ -75,8 +76,8 @@ def test_masked_weights_stay_zero_and_counts_hold():
     dense = backbone_cnn(4, image_size=8)
     models = copy_models([dense, head_fpe(dense, 2, generator=gen(1)), channel_fpe(dense, 2, generator=gen(2)),
                           expand_cnn(dense, 3, "channel", generator=gen(3))])
-    n0 = count_nonzero_cnn(dense)
-    assert [count_nonzero_cnn(m) for m in models] == [n0] * 4
+    n0 = count_nonzero(dense)
+    assert [count_nonzero(m) for m in models] == [n0] * 4
     masks = [[m.weight_mask.clone() for m in mdl if hasattr(m, "weight_mask")] for mdl in models]
     x, y = data(n=64, classes=10)
     CNNTrainer(models, x, y, [0, 0, 0, 0], lr=1e-2, batch_size=16).fit(2, [gen(5)])
@@ -86,8 +87,8 @@ def test_masked_weights_stay_zero_and_counts_hold():
         for m, mask in zip(layers, ms):
             assert torch.equal(m.weight_mask, mask)
             assert (m.weight_orig[mask == 0] == 0).all() and (m.weight[mask == 0] == 0).all()
-    assert [count_nonzero_cnn(m) for m in models[1:]] <= [n0] * 3  # a weight may cross zero only by chance
-    assert all(count_nonzero_cnn(m) > 0.95 * n0 for m in models)
+    assert [count_nonzero(m) for m in models[1:]] <= [n0] * 3  # a weight may cross zero only by chance
+    assert all(count_nonzero(m) > 0.95 * n0 for m in models)
 
 
 def test_batchnorm_is_per_instance():

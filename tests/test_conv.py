@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fpe
-from fpe.conv import count_nonzero_cnn, expand_cnn, split_copy_cnn
+from fpe.conv import expand_cnn, split_copy_cnn
+from fpe.expand import count_nonzero
 from test_expand import assert_children_partition, assert_masks_fixed_under_adam
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]
@@ -78,7 +79,7 @@ def test_counts_are_kept_and_children_partition_their_parent_on_random_cnns(net,
         return
     new = expand_cnn(model, alpha, split, generator=gen(seed))
     old_layers, new_layers = weighted(model), weighted(new)
-    assert count_nonzero_cnn(new) == count_nonzero_cnn(model)
+    assert count_nonzero(new) == count_nonzero(model)
     for k, (a, b) in enumerate(zip(old_layers, new_layers)):
         hidden = k < len(old_layers) - 1
         assert b.weight.shape[0] == a.weight.shape[0] * (alpha if hidden else 1)
@@ -106,7 +107,7 @@ def test_first_conv_split_is_balanced_and_differs_per_parent():
     new = expand_cnn(model, 3, "random", generator=gen(1))
     support = assert_children_partition(model[0].weight.flatten(1), new[0].weight.flatten(1), 3)  # (6, 3, 27)
     assert (support.sum(-1) == 9).all() and len({tuple(s.flatten().tolist()) for s in support}) > 1
-    assert count_nonzero_cnn(new) == count_nonzero_cnn(model)
+    assert count_nonzero(new) == count_nonzero(model)
 
 
 def test_gram_split_shares_one_balanced_partition_per_layer():
@@ -116,7 +117,7 @@ def test_gram_split_shares_one_balanced_partition_per_layer():
         support = assert_children_partition(parent, w.flatten(1), 2)
         sizes = support[0].sum(-1)
         assert (support == support[0]).all() and sizes.max() - sizes.min() <= 1
-    assert count_nonzero_cnn(expand_cnn(model, 2, "gram", generator=gen(6))) == count_nonzero_cnn(model)
+    assert count_nonzero(expand_cnn(model, 2, "gram", generator=gen(6))) == count_nonzero(model)
 
 
 def test_batchnorm_parameters_and_statistics_are_copied_per_child():
@@ -205,7 +206,7 @@ def test_export_gives_plain_layers_with_equal_outputs():
     plain = cnn(widths=(8, 6), head=(10,)).eval()
     plain.load_state_dict(out.state_dict())
     x = torch.randn(5, 3, 8, 8)
-    assert torch.equal(plain(x), wide(x)) and count_nonzero_cnn(plain) == count_nonzero_cnn(model)
+    assert torch.equal(plain(x), wide(x)) and count_nonzero(plain) == count_nonzero(model)
     assert torch.allclose(fpe.export(wide, sparse=True)(x), wide(x), atol=1e-5)
 
 

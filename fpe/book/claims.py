@@ -69,9 +69,13 @@ PANELS = [
     ("Figure 5d: ImageNet-1k, 5-layer MLP", "07_deep_mlp", ["rel_", "small_minus_large_"], 6,
      "substitute: 5-layer MLPs on WordNet nouns in 300 classes through MiniLM"),
     ("Inference cost (claim 5)", "06_cost", [""], 0, "the paper gives no number; measured here"),
-    ("Later version: CNN backbone on CIFAR-100", None, [], 0, "missing (a later-version claim without public numbers)"),
+    ("Later version: CNN backbone trained jointly (FPE in the head; channel FPE)", "09_cnn", ["head_", "channel_", "small_minus_large_"], 0,
+     "substitute: a small CNN on CIFAR-10 (no CIFAR-100 copy), cut to 10k images at 16x16 and 6 + 6 epochs; later-version "
+     "claims without public numbers: tested for direction, not compared"),
     ("Later version: alpha sweep, split timing, what a wider dense net buys (Boolean task)", "08_controls", ["alpha_", "timing_", "wide_", "match_"],
      0, "later-version claims without public numbers: tested for direction, not compared"),
     ("Later version: DropConnect, overlapping children, moving masks, classes per neuron", None, [], 0,
      "missing (later-version claims without public numbers)"),
+    ("Future work: FPE on a pretrained transformer (MiniLM feed-forward blocks, WordNet-100 fine-tune)", "10_transformer",
+     ["check_", "cosine_", "acc_", "diff_", "nonzeros_"], 0, "the paper proposes it as future work, no number: measured here"),
 ]

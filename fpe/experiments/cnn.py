@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cache import cached
-from ..conv import count_nonzero_cnn, expand_cnn
+from ..conv import expand_cnn
+from ..expand import count_nonzero
 from ..repro import generator, stream
 from ..training.cnn import CNNTrainer, copy_models, evaluate
 
@@ -166,7 +167,7 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
         acc_warm = evaluate(models, xte, yte)
         trainer.fit(setup.post_epochs, order("post"), progress=progress, desc="dense, continued")
         return dict(warm=warm, acc_warm=acc_warm, acc=evaluate(models, xte, yte),
-                    nonzeros=torch.tensor([count_nonzero_cnn(m) for m in models]), seconds=time.process_time() - t)
+                    nonzeros=torch.tensor([count_nonzero(m) for m in models]), seconds=time.process_time() - t)
 
     d = cached(f"cnn/{tag}-dense", config, dense, module=__name__)
 
@@ -185,7 +186,7 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
             m.train()
         CNNTrainer(models, xtr, ytr, si, lr=setup.lr, batch_size=setup.batch_size).fit(
             setup.post_epochs, order("post"), progress=progress, desc="FPE")
-        return dict(acc=evaluate(models, xte, yte), nonzeros=torch.tensor([count_nonzero_cnn(m) for m in models]),
+        return dict(acc=evaluate(models, xte, yte), nonzeros=torch.tensor([count_nonzero(m) for m in models]),
                     seconds=time.process_time() - t)
 
     f = cached(f"cnn/{tag}-fpe-{'-'.join(places)}", config, fpe_run, module=__name__)
