@@ -437,6 +437,7 @@ axes[0].set(xscale="log", xlabel="classes per neuron (classes / h)", ylabel="rel
             title=f"Random FPE, α = {ALPHA}, against classes per neuron")
 axes[1].set(xscale="log", xticks=WIDTHS, xticklabels=[str(w) for w in WIDTHS], xlabel="width h", ylabel="test accuracy (%)",
             title="accuracy: FPE (solid) and dense (dashed)")
+axes[1].xaxis.set_minor_formatter(plt.NullFormatter())  # the widths label the axis; no minor tick labels
 for a in axes:
     a.grid(alpha=0.3)
 axes[0].legend(fontsize=8)
