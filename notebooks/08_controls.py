@@ -28,8 +28,9 @@
 # None of these claims has a paper number, so every number here is recorded with no paper value
 # (`paper=None`); each hypothesis is instead a separate recorded number (a paired difference over
 # seeds) with its own p- and q-value, and the generated text says whether the paper's direction holds.
-# **Not covered here:** the other controls of issue 14 (DropConnect at the same non-zero budget,
-# children with overlapping inputs, masks that move after the split, classes per neuron).
+# **Not covered here:** the later version's other controls (DropConnect at the same non-zero budget,
+# children with overlapping inputs, masks that move after the split, classes per neuron) are in
+# {doc}`08_more_controls`.
 #
 # **Prerequisites.** Chapter 03 (the task, the house defaults and the fused trainer). Runs on its
 # own. On a quiet 2-core CPU with one training thread the `paper` profile takes about 4.5 minutes from
@@ -441,7 +442,7 @@ neurons and α=4; that is a different task and width, so ours is not a compariso
 of the Boolean task.
 
 **Not covered here:** DropConnect at the same budget, children with overlapping inputs, masks that move after the split,
-and classes per neuron (the other controls of issue 14).
+and classes per neuron: the later version's other controls, in chapter 08_more_controls.
 
 **Cost.** This run took {timings['total_notebook']:.0f} s of wall time; {f"the latest run of this profile from an empty cache took {COLD:.0f} s ({COLD / 60:.1f} min)" if COLD is not None else "no run from an empty cache is recorded"}
 ({THREADS} training thread(s)).
@@ -458,7 +459,7 @@ results.meta.update(setup={**setup.__dict__}, seeds=SEEDS, profile_config=cfg, a
                     hidden=H, clauses=MS, threads=THREADS, timings=timings,
                     significance="scipy.stats.ttest_rel, two-sided; Benjamini-Hochberg over each figure's tests against dense "
                                  "and separately over each control's hypothesis tests",
-                    not_covered="DropConnect, overlapping children, moving masks, classes per neuron (issue 14)")
+                    not_covered="DropConnect, overlapping children, moving masks, classes per neuron (chapter 08_more_controls)")
 results.save()
 display(Markdown(results.table()))
 

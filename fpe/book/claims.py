@@ -74,8 +74,8 @@ PANELS = [
      "claims without public numbers: tested for direction, not compared"),
     ("Later version: alpha sweep, split timing, what a wider dense net buys (Boolean task)", "08_controls", ["alpha_", "timing_", "wide_", "match_"],
      0, "later-version claims without public numbers: tested for direction, not compared"),
-    ("Later version: DropConnect, overlapping children, moving masks, classes per neuron", None, [], 0,
-     "missing (later-version claims without public numbers)"),
+    ("Later version: DropConnect, overlapping children, moving masks, classes per neuron", "08_more_controls",
+     ["dropconnect_", "overlap_", "moving_", "classes_"], 0, "later-version claims without public numbers: tested for direction, not compared"),
     ("Future work: FPE on a pretrained transformer (MiniLM feed-forward blocks, WordNet-100 fine-tune)", "10_transformer",
      ["check_", "cosine_", "acc_", "diff_", "nonzeros_"], 0, "the paper proposes it as future work, no number: measured here"),
 ]
