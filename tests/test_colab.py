@@ -33,8 +33,7 @@ def test_every_chapter_starts_with_its_colab_cell_hidden_in_the_book(source):
 
 # what each extra installs, as import names (pyproject.toml; the base install brings the core ones)
 CORE = {"torch", "numpy", "scipy", "matplotlib", "tqdm", "fpe"}
-PRESENT = {"IPython", "google", "os", "sys", "subprocess", "time", "math", "json", "collections", "functools",
-           "itertools", "pathlib", "dataclasses", "typing", "statistics", "warnings", "random", "re"}
+PRESENT = {"IPython", "google"} | set(sys.stdlib_module_names)  # Jupyter's and Colab's own, and the standard library
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)

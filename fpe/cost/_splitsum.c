@@ -7,7 +7,7 @@
  * y[n, p*alpha + c] = sum_j w[p, j] x[n, j] [label(p, j) == c]
  *
  * Per 8 inputs the AVX2 path multiplies w by x once and adds the products, masked by every product of
- * label bits, into 2^B subset sums A_T = sum over inputs whose label has all bits of T; the child sums
+ * label bits (each byte's 8 lane masks come from one load of an 8 KB table), into 2^B subset sums A_T = sum over inputs whose label has all bits of T; the child sums
  * follow by inclusion-exclusion, y_c = sum over T containing bits(c) of (-1)^|T - bits(c)| A_T (exact
  * in integer arithmetic; with floats, rounding of the order of the row's sum). The weights are
  * prefetched a few KB ahead. Rows are split over `threads` POSIX threads. Without AVX2 a scalar loop
@@ -51,10 +51,17 @@ static inline float hsum(__m256 v) {
   return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
 }
 
-static inline __m256 lanes(uint8_t byte, __m256i bit) {
-  __m256i b = _mm256_set1_epi32(byte);
-  return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(b, bit), bit));
+/* LANES[b]: the 8 lane masks of byte b (lane l all ones when bit l of b is set), 8 KB, built once */
+static float LANES[256][8] __attribute__((aligned(32)));
+static void build_lanes(void) {
+  for (int b = 0; b < 256; b++)
+    for (int l = 0; l < 8; l++) {
+      uint32_t v = ((b >> l) & 1) ? 0xFFFFFFFFu : 0u;
+      memcpy(&LANES[b][l], &v, 4);
+    }
 }
+static pthread_once_t LANES_ONCE = PTHREAD_ONCE_INIT;
+static inline __m256 lanes(uint8_t byte) { return _mm256_load_ps(LANES[byte]); }
 
 /* subset sums A[T] for T = 0 .. 2^B - 1 (bit b of T: plane b), then inclusion-exclusion */
 #define ROW_KERNEL(B)                                                                                   \
@@ -63,7 +70,6 @@ static inline __m256 lanes(uint8_t byte, __m256i bit) {
     const float *wp = j->w + (size_t)p * d, *xn = j->x + (size_t)n * d;                                 \
     const uint8_t *pl[3];                                                                               \
     for (int b = 0; b < B; b++) pl[b] = j->bits + ((size_t)b * j->h + p) * nb;                          \
-    const __m256i bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);                                 \
     __m256 acc[2][1 << B];                                                                              \
     for (int u = 0; u < 2; u++)                                                                         \
       for (int t = 0; t < S; t++) acc[u][t] = _mm256_setzero_ps();                                      \
@@ -76,7 +82,7 @@ static inline __m256 lanes(uint8_t byte, __m256i bit) {
         __m256 m[1 << B];                                                                               \
         m[0] = _mm256_castsi256_ps(_mm256_set1_epi32(-1));                                              \
         for (int b = 0; b < B; b++) {                                                                   \
-          __m256 mb = lanes(pl[b][k + u], bit);                                                         \
+          __m256 mb = lanes(pl[b][k + u]);                                                         \
           for (int t = 0; t < (1 << b); t++) m[t | (1 << b)] = _mm256_and_ps(m[t], mb);                 \
         }                                                                                               \
         acc[u][0] = _mm256_add_ps(acc[u][0], v);                                                        \
@@ -125,6 +131,9 @@ static void *run(void *arg) {
 int fpe_splitsum(int batch, int h, int d, int planes, int alpha, const float *w, const uint8_t *bits,
                  const float *x, float *y, int threads) {
   if (d % 8 || planes < 1 || planes > 3 || alpha < 2 || alpha > (1 << planes) || threads < 1) return 1;
+#ifdef __AVX2__
+  pthread_once(&LANES_ONCE, build_lanes);
+#endif
   if (threads > h) threads = h;
   if (threads > 64) threads = 64;
   job_t jobs[64];
