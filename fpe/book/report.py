@@ -325,7 +325,10 @@ def provenance_page(profile: str = "paper", root: Path | None = None) -> str:
               "finished experiments are cached on disk, so a re-execution reads them back (\"cached\") instead of "
               "computing them (\"cold\": every cached computation was computed). The last cold run's time is the "
               "chapter's own measurement up to saving its results, from the latest run that computed all of its "
-              "cached work (`fpe.book.results.Results`, with the cache's hit and miss counts)."]
+              "cached work (`fpe.book.results.Results`, with the cache's hit and miss counts). `make execute` runs "
+              "every chapter at the same time, their jobs sharing the machine's cores (`fpe.jobs`), so these times "
+              "overlap: they are each chapter's span in a whole-book run, not its cost alone; `make execute` prints "
+              "the whole run's time and its critical path."]
     keys = ["python", "torch", "numpy", "fpe", "cpu", "cpu_count", "torch_threads", "deterministic", "device", "training_backend",
             "cuda", "platform"]
     lines += ["", "## Environment", "", "| chapter | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
