@@ -419,7 +419,7 @@ def match_text(s, m):
             f"seeds that reach it{rest} (seed-mean curves: {'not reached' if mc is None else f'{mc:.2f}x'})")
 
 
-display(Markdown(f"""
+SUMMARY = f"""
 **Setting.** Boolean DNF, `h` = {H}, `m` in {MS}, {len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs over {setup.n_train} samples
 (the split-timing runs: `t` + ({TOTAL} - `t`) epochs, `t` in {T_SPLIT}).
 
@@ -446,7 +446,8 @@ and classes per neuron: the later version's other controls, in chapter 08_more_c
 
 **Cost.** This run took {timings['total_notebook']:.0f} s of wall time; {f"the latest run of this profile from an empty cache took {COLD:.0f} s ({COLD / 60:.1f} min)" if COLD is not None else "no run from an empty cache is recorded"}
 ({THREADS} training thread(s)).
-"""))
+"""
+display(Markdown(SUMMARY))
 
 # %% [markdown]
 # ## All recorded numbers
@@ -455,6 +456,7 @@ and classes per neuron: the later version's other controls, in chapter 08_more_c
 # gives none). The last cell checks every number against the stored reference for this profile.
 
 # %%
+results.meta.update(summary=SUMMARY)  # the findings page quotes it
 results.meta.update(setup={**setup.__dict__}, seeds=SEEDS, profile_config=cfg, alphas=ALPHAS, split_times=T_SPLIT, widths=WIDTHS,
                     hidden=H, clauses=MS, threads=THREADS, timings=timings,
                     significance="scipy.stats.ttest_rel, two-sided; Benjamini-Hochberg over each figure's tests against dense "

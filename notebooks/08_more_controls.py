@@ -510,7 +510,7 @@ n_persist = sum(persists.values())
 dense_c = {n: (cls_runs[n][WIDTHS[0], "dense"].test_acc.mean().item(), cls_runs[n][WIDTHS[-1], "dense"].test_acc.mean().item()) for n in CLASS_COUNTS}
 top = max(rel_c, key=lambda c: rel_c[c].mean())
 low = min(rel_c, key=lambda c: rel_c[c].mean())
-display(Markdown(f"""
+SUMMARY = f"""
 **Setting.** Boolean DNF, `h` = {H}, `alpha` = {ALPHA}, `m` in {MS}, {len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs over
 {setup.n_train} samples on the reference trainer; WordNet-100 subsets of {CLASS_COUNTS} classes at widths {WIDTHS}, {len(WN_SEEDS)} seeds,
 {cfg['wn_epochs']} + {cfg['wn_epochs']} epochs.
@@ -551,7 +551,8 @@ The paper ran this sweep on CIFAR-100 through CLIP; ours is the WordNet substitu
 used {CPU / 60:.1f} core-minutes ({timings['total_notebook']:.0f} s of wall time; cached parts and work in job worker processes are not in it);
 {f"the latest run of this profile from an empty cache took {COLD:.0f} s of wall time" if COLD is not None else "no run from an empty cache is recorded"}
 ({THREADS} training thread(s)).
-"""))
+"""
+display(Markdown(SUMMARY))
 
 # %% [markdown]
 # ## All recorded numbers
@@ -560,6 +561,7 @@ used {CPU / 60:.1f} core-minutes ({timings['total_notebook']:.0f} s of wall time
 # version gives none). The last cell checks every number against the stored reference for this profile.
 
 # %%
+results.meta.update(summary=SUMMARY)  # the findings page quotes it
 results.meta.update(setup={**setup.__dict__}, seeds=SEEDS, wordnet_seeds=WN_SEEDS, profile_config=cfg, hidden=H, alpha=ALPHA, clauses=MS,
                     narrow_keep=NARROW_KEEP, overlaps=OVERLAPS, regrow=dict(every=EVERY, fraction=FRACTION, stop_fraction=STOP),
                     boolean_info={str(m): infos[m] for m in MS}, class_counts=CLASS_COUNTS, widths=WIDTHS, threads=THREADS,

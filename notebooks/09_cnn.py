@@ -344,7 +344,7 @@ def fmt_place(p):
 
 n_holds = {p: sum(status[p, w] == "holds" for w in WIDTHS) for p in PLACES}
 n_rev = {p: sum(status[p, w] == "reversed" for w in WIDTHS) for p in PLACES}
-display(Markdown(f"""
+SUMMARY = f"""
 **Setting.** A {len(WIDTHS)}-width CNN (w in {WIDTHS}) trained end to end on {len(data[0])} CIFAR-10 training images at
 {setup.image_size}x{setup.image_size}, {setup.warmup_epochs} + {setup.post_epochs} epochs, {len(SEEDS)} held-out seeds, α={setup.alpha},
 random split; dense test accuracy {", ".join(f"{run['dense'][w].mean():.1f} %" for w in WIDTHS)} from the narrowest to the widest.
@@ -372,7 +372,8 @@ set, 32x32 images, the paper's 25 + 25 epochs, FashionMNIST, α = 4 and the Gram
 **Cost.** The batched trainer took {cpu_batched:.2f} s of CPU for one epoch of the {len(models)}-model grid over 1,000 images,
 the per-model loop {cpu_loop:.2f} s ({RATIO:.1f}x; {WHY}). This run took {timings['total_notebook']:.0f} s of wall time and
 {cpu_total / 60:.1f} CPU minutes of this kernel ({THREADS} training thread(s)); {f"the latest run of this profile from an empty cache took {COLD:.0f} s of wall time" if COLD is not None else "no run from an empty cache is recorded"}{f" and {CPU_COLD:.1f} CPU minutes" if CPU_COLD is not None else ""}.
-"""))
+"""
+display(Markdown(SUMMARY))
 
 # %% [markdown]
 # ## All recorded numbers
@@ -383,6 +384,7 @@ the per-model loop {cpu_loop:.2f} s ({RATIO:.1f}x; {WHY}). This run took {timing
 
 # %%
 timings["cpu_minutes_kernel"] = cpu_total / 60
+results.meta.update(summary=SUMMARY)  # the findings page quotes it
 results.meta.update(cpu_minutes_cold=CPU_COLD, setup={**setup.__dict__}, setup_cut_check={**setup_cut.__dict__}, seeds=SEEDS, widths=WIDTHS,
                     profile_config=cfg, threads=THREADS, timings=timings, train_cpu_seconds=run["seconds"],
                     cut_check_cpu_seconds=run_cut["seconds"], data=ds.name,

@@ -262,7 +262,7 @@ def sign_text(d, p, better, worse):
 
 
 n_up = int((diff > 0).sum())
-display(Markdown(f"""
+SUMMARY = f"""
 **The expansion.** Expanding all {N_BLOCKS} feed-forward blocks by α={ALPHA} ({SPLIT} split, prune `{PRUNE}`) widens
 each from {first['width_before'][0]} to {first['width_after'][0]} hidden units and keeps the non-zero count of every block
 ({nnz_before:,} weights in all, {len(SEEDS)} of {len(SEEDS)} seeds); the expanded encoder runs, and before any
@@ -284,7 +284,8 @@ one small model, one task and a brief fine-tune, not a test of the paper's claim
 
 **Cost.** This run took {timings['total_notebook']:.0f} s of wall time and {CPU:.0f} s of CPU in this kernel
 ({THREADS} thread(s)); {f"the latest run of this profile from an empty cache took {COLD:.0f} s of wall time" if COLD is not None else "no run from an empty cache is recorded"}.
-"""))
+"""
+display(Markdown(SUMMARY))
 
 # %% [markdown]
 # ## All recorded numbers
@@ -294,6 +295,7 @@ one small model, one task and a brief fine-tune, not a test of the paper's claim
 # for this profile.
 
 # %%
+results.meta.update(summary=SUMMARY)  # the findings page quotes it
 results.meta.update(setup={**setup.__dict__}, seeds=SEEDS, profile_config=cfg, threads=THREADS, timings=timings,
                     cpu_seconds=CPU, significance="scipy.stats.ttest_rel, two-sided",
                     not_covered="larger models, GPU, attention training, Gram split, magnitude-pruned original (equals dense at equal count)")
