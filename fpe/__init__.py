@@ -3,8 +3,9 @@
 read it* (``book/paper.md``) by its section numbers.
 
 The method first (this level): :mod:`fpe.expand` (the transform), :mod:`fpe.splits` (split rules),
-:mod:`fpe.gram` (the Gram split), :mod:`fpe.mlp` (the MLPs it applies to), :mod:`fpe.conv` (channel
-FPE for CNNs, ``fpe.expand_cnn``), :mod:`fpe.layers` (any module by layer names, ``fpe.expand_layers``)
+:mod:`fpe.gram` (the Gram split), :mod:`fpe.mlp` (the MLPs it applies to), :mod:`fpe.pruning` (the
+split-and-copy, global prune and masks the transforms share), :mod:`fpe.conv` (channel FPE for CNNs,
+``fpe.expand_cnn``, which ``fpe.expand`` calls for a CNN), :mod:`fpe.layers` (any module by layer names, ``fpe.expand_layers``)
 and :mod:`fpe.export` (plain or sparse layers for inference). Small shared modules:
 :mod:`fpe.tasks` (Boolean DNF task), :mod:`fpe.sparsity` (masks of the controls: DropConnect, overlapping
 children, moving masks), :mod:`fpe.metrics`, :mod:`fpe.interference` (feature capacity,

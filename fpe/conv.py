@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .expand import attach_mask, check_split_args, effective_weights, global_magnitude_masks, split_pairs
+from .pruning import attach_mask, check_split_args, effective_weights, global_magnitude_masks, split_pairs
 from .mlp import ELEMENTWISE, check_finite
 from .splits import SplitRule
 
@@ -144,7 +144,7 @@ def split_copy_cnn(model: nn.Sequential, alpha: int, split: str | SplitRule = "r
 
 
 def _split(weights, biases, name: str, m: nn.Module, block: int, alpha: int, split, generator) -> None:
-    """Steps 1-3 on one layer, in place: :func:`fpe.expand.split_pairs` on its flattened weight."""
+    """Steps 1-3 on one layer, in place: :func:`fpe.pruning.split_pairs` on its flattened weight."""
     fan_in = weights[name].shape[1]
     what = "in_channels*kh*kw" if isinstance(m, nn.Conv2d) else "in_features"
     if alpha > fan_in:
@@ -162,7 +162,7 @@ def _split(weights, biases, name: str, m: nn.Module, block: int, alpha: int, spl
 
 
 def _filter_rule(rule: SplitRule, kernel_size: tuple[int, int]) -> SplitRule:
-    """A callable conv split seen by :func:`fpe.expand.split_pairs`: it gets the filters ``(out, in, kh, kw)``
+    """A callable conv split seen by :func:`fpe.pruning.split_pairs`: it gets the filters ``(out, in, kh, kw)``
     and may return ``(out, in, kh, kw)`` or ``(in, kh, kw)``, flattened here to ``(out, fan_in)`` or ``(fan_in,)``."""
     def flat(w: torch.Tensor, alpha: int, generator) -> torch.Tensor:
         a = rule(w.view(w.shape[0], -1, *kernel_size), alpha, generator)

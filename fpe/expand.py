@@ -17,10 +17,10 @@ activations between them and returns a new one in which every hidden layer is ``
 
 Any elementwise activation (ReLU, GELU, SiLU, Tanh, ...) and ``Dropout`` between the ``Linear``
 layers, and a leading ``Flatten``, are kept as copies; the split never looks at them
-(:func:`fpe.mlp.check_sequential`). Other architectures, which the paper leaves to future work:
-:func:`fpe.expand_layers` (:mod:`fpe.layers`) runs the same steps (:func:`split_pairs`,
-:func:`global_magnitude_masks`, :func:`attach_mask`) on named producer/consumer ``Linear`` pairs of
-any ``nn.Module``.
+(:func:`fpe.mlp.check_sequential`). A ``Sequential`` CNN goes to :func:`fpe.conv.expand_cnn`. Other
+architectures, which the paper leaves to future work: :func:`fpe.expand_layers` (:mod:`fpe.layers`)
+runs the same steps (:mod:`fpe.pruning`: split and copy, one global prune, masks) on named
+producer/consumer ``Linear`` pairs of any ``nn.Module``.
 
 Deeper nets **[house]**: layers are expanded in order; a layer whose inputs come from an expanded
 layer first copies its incoming columns to the new children, then splits. For ``split="clause"``
@@ -39,12 +39,10 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .mlp import check_sequential
-from .splits import SPLITS, SplitRule, check_assignment, check_groups, clause_assignment, random_assignment
+from .pruning import attach_mask, check_split_args, effective_weights, global_magnitude_masks, split_pairs
+from .splits import SplitRule
 
-__all__ = ["expand", "split_copy", "count_nonzero", "check_split_args", "effective_weights", "split_pairs",
-           "global_magnitude_masks", "attach_mask", "copy_module"]
-
-Pair = tuple[tuple[str, ...], tuple[str, ...]]  # (producer names, consumer names)
+__all__ = ["expand", "split_copy", "count_nonzero"]
 
 
 def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
@@ -80,7 +78,16 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
     Returns:
         A new ``nn.Sequential`` of the same form (its other modules copied), hidden layers ``alpha``
         times wider, with a ``weight_mask`` on every ``Linear`` and ``count_nonzero(new) == count_nonzero(model)``.
+
+    A ``Sequential`` with ``Conv2d`` layers is a CNN: it goes to :func:`fpe.conv.expand_cnn` (channel
+    FPE; ``split`` one of its rules, no ``groups``).
     """
+    if isinstance(model, nn.Sequential) and any(isinstance(m, nn.Conv2d) for m in model):
+        if groups is not None:
+            raise ValueError("groups (split='clause') is for MLPs; a CNN takes split='random', 'channel', 'gram' or a callable")
+        from .conv import expand_cnn
+
+        return expand_cnn(model, alpha, split, generator=generator)
     new_w, new_b = split_copy(model, alpha, split, groups=groups, generator=generator)
     masks = global_magnitude_masks(new_w, n_keep=count_nonzero(model))
     new = iter(zip(new_w, new_b, masks))
@@ -112,128 +119,3 @@ def split_copy(model: nn.Sequential, alpha: int, split: str | SplitRule = "rando
     pairs = [((a,), (b,)) for a, b in zip(names, names[1:])]
     split_pairs(weights, biases, pairs, alpha, split, groups=groups, generator=generator)
     return [weights[n] for n in names], [biases[n] for n in names]
-
-
-def check_split_args(alpha, split, groups, generator, *, fan_in: int | None = None):
-    """Validate ``alpha``, ``split``, ``groups`` and ``generator``; returns the checked ``groups``.
-
-    Without ``fan_in`` the clause groups are checked later, against each layer they are used on.
-    """
-    if isinstance(alpha, bool) or not isinstance(alpha, int) or alpha < 2:
-        raise ValueError(f"alpha must be an integer >= 2, got {alpha!r}")
-    if not (callable(split) or split in SPLITS):
-        raise ValueError(f"split must be one of {SPLITS} or a callable, got {split!r}")
-    if split == "clause":
-        if groups is None or fan_in is not None:
-            groups = check_groups(groups, fan_in, alpha)
-    elif groups is not None:
-        raise ValueError("groups is only used with split='clause'")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    return groups
-
-
-def effective_weights(linears: dict[str, nn.Linear]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor | None]]:
-    """Copies of the effective (masked) weights and the biases of named ``Linear`` layers."""
-    weights = {n: lin.weight.detach().clone() for n, lin in linears.items()}
-    biases = {n: None if lin.bias is None else lin.bias.detach().clone() for n, lin in linears.items()}
-    return weights, biases
-
-
-def split_pairs(weights: dict[str, torch.Tensor], biases: dict[str, torch.Tensor | None], pairs: Sequence[Pair],
-                alpha: int, split: str | SplitRule, *, groups=None, generator: torch.Generator | None = None) -> None:
-    """Steps 1-3 of FPE, in place on ``weights`` ``(out, in)`` and ``biases`` (dicts by layer name).
-
-    ``pairs``: ``(producers, consumers)`` name tuples in dependency order (a pair whose producers read
-    the consumers' input of an earlier pair comes after it). The producers' output units are split
-    into ``alpha`` children each, with one assignment shared by all producers of a pair (gated
-    blocks); the consumers' input columns are copied to the children. With several producers a
-    ``"gram"`` or callable rule sees their weights stacked along the rows.
-    """
-    copies: dict[str, torch.Tensor] = {}  # consumer -> the previous-layer parent of each of its new inputs
-    for producers, consumers in pairs:
-        parent_of = copies.get(producers[0])
-        for p in producers:
-            copies.pop(p, None)
-        ws = [weights[p] if parent_of is None else weights[p][:, parent_of.to(weights[p].device)] for p in producers]
-        h, fan_in = ws[0].shape
-        if alpha > fan_in:
-            raise ValueError(f"alpha={alpha} is larger than the fan-in {fan_in} of hidden layer {producers[0]}; allowed: 2..{fan_in}")
-        layer_groups = None
-        if split == "clause":  # deeper layers: the sibling sets of the previous split
-            layer_groups = check_groups(groups if parent_of is None else _sibling_groups(parent_of), fan_in, alpha)
-        assign = _assignment(ws, alpha, split, layer_groups, generator).to(ws[0].device)
-        keep = assign.unsqueeze(1) == torch.arange(alpha, device=assign.device).view(1, alpha, 1)  # (h, alpha, fan_in)
-        for p, w in zip(producers, ws):
-            weights[p] = (w.unsqueeze(1) * keep).reshape(h * alpha, fan_in)
-            biases[p] = None if biases[p] is None else biases[p].repeat_interleave(alpha)
-        for c in consumers:
-            copies[c] = torch.arange(h).repeat_interleave(alpha)
-    for c, parent_of in copies.items():  # children copy the parent's outgoing weights
-        weights[c] = weights[c][:, parent_of.to(weights[c].device)]
-
-
-def _assignment(ws: list[torch.Tensor], alpha: int, split, groups, generator) -> torch.Tensor:
-    h, fan_in = ws[0].shape
-    if split == "random":
-        return random_assignment(h, fan_in, alpha, generator)
-    if split == "clause":
-        return clause_assignment(h, groups, alpha, generator)
-    rule = split
-    if split == "gram":
-        from .gram import gram_assignment as rule
-    w = ws[0].clone() if len(ws) == 1 else torch.cat(ws)
-    return check_assignment(rule(w, alpha, generator), h, fan_in, alpha)
-
-
-def _sibling_groups(parent_of: torch.Tensor) -> list[list[int]]:
-    groups: dict[int, list[int]] = {}
-    for i, p in enumerate(parent_of.tolist()):
-        groups.setdefault(p, []).append(i)
-    return list(groups.values())
-
-
-def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[torch.Tensor]:
-    """Masks keeping the ``n_keep`` largest-``|w|`` non-zeros over all ``weights`` together.
-
-    Ties are broken by position (stable sort), so exactly ``n_keep`` entries survive.
-    """
-    flat = torch.cat([w.reshape(-1) for w in weights])
-    nonzero = flat != 0
-    n_nonzero = int(nonzero.sum())
-    n_drop = n_nonzero - n_keep
-    keep = nonzero.clone()
-    if n_drop > 0:
-        mag = torch.where(nonzero, flat.abs(), torch.full_like(flat, float("inf")))
-        drop = torch.argsort(mag, stable=True)[:n_drop]
-        keep[drop] = False
-    masks, start = [], 0
-    for w in weights:
-        masks.append(keep[start : start + w.numel()].view_as(w).to(w.dtype))
-        start += w.numel()
-    return masks
-
-
-def attach_mask(lin: nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor) -> nn.Linear:
-    """Give ``lin`` (in place) the weight ``weight * mask`` and ``bias``, with their sizes, and fix
-    ``mask`` with ``torch.nn.utils.prune.custom_from_mask`` (``weight_orig``, ``weight_mask``)."""
-    for name in ("weight", "bias"):
-        if hasattr(lin, name + "_orig"):  # an earlier prune: its mask has the old shape
-            prune.remove(lin, name)
-    lin.weight = nn.Parameter(weight * mask, requires_grad=lin.weight.requires_grad)
-    lin.bias = None if bias is None else nn.Parameter(bias, requires_grad=lin.bias is None or lin.bias.requires_grad)
-    lin.out_features, lin.in_features = weight.shape
-    prune.custom_from_mask(lin, "weight", mask)
-    return lin
-
-
-def copy_module(model: nn.Module) -> nn.Module:
-    """``copy.deepcopy(model)``, also after a forward pass of a pruned model (whose masked weights are
-    then non-leaf tensors that cannot be deep-copied): they are first recomputed without autograd, as
-    the pruning forward pre-hook would (the next forward recomputes them again)."""
-    with torch.no_grad():
-        for m in model.modules():
-            for hook in list(m._forward_pre_hooks.values()):
-                if isinstance(hook, prune.BasePruningMethod):
-                    hook(m, ())
-    return copy.deepcopy(model)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from torch import nn
 from torch.nn.utils import prune
 
-from .expand import copy_module
+from .pruning import copy_module
 
 __all__ = ["export"]
 

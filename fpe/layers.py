@@ -27,7 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .expand import Pair, attach_mask, check_split_args, copy_module, effective_weights, global_magnitude_masks, split_pairs
+from .pruning import Pair, attach_mask, check_split_args, copy_module, effective_weights, global_magnitude_masks, split_pairs
 from .mlp import check_finite
 from .splits import SplitRule
 

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from .expand import global_magnitude_masks
+from .pruning import global_magnitude_masks
 from .splits import random_assignment
 
 __all__ = ["dropconnect_keep", "dropconnect_masks", "overlap_assignment", "overlap_fraction", "overlap_expand",
@@ -108,7 +108,7 @@ def overlap_expand(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, alpha: 
     unit ``p * alpha + c``, as :func:`fpe.expand.expand` orders them) keeps the parent's incoming
     weights on its inputs (:func:`overlap_assignment`) and the parent's bias; every child copies the
     parent's outgoing weights. One global magnitude prune over both layers
-    (:func:`fpe.expand.global_magnitude_masks`) keeps the parent's non-zero count. Returns
+    (:func:`fpe.pruning.global_magnitude_masks`) keeps the parent's non-zero count. Returns
     ``([w1', w2'], [b1', None], [mask1, mask2])`` with the masks applied; the second layer's bias is
     the caller's (unchanged).
     """

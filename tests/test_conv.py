@@ -262,3 +262,19 @@ def test_non_finite_weights_are_rejected():
         model[4].weight[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="non-finite values in the weight of layer 4"):
         expand_cnn(model, 2)
+
+
+def test_fpe_expand_takes_a_sequential_cnn_and_gives_expand_cnn_bit_for_bit():
+    """The one entry point: fpe.expand on a Sequential with Conv2d layers is channel FPE (fpe.expand_cnn)."""
+    import fpe
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(4, 6, 3), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 2 * 2, 5), nn.ReLU(), nn.Linear(5, 3))
+    a = fpe.expand(model, 2, "random", generator=torch.Generator().manual_seed(4))
+    b = expand_cnn(model, 2, "random", generator=torch.Generator().manual_seed(4))
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert fpe.count_nonzero(a) == fpe.count_nonzero(model)
+    with pytest.raises(ValueError, match="groups"):
+        fpe.expand(model, 2, "clause", groups=[[0, 1, 2]])
