@@ -43,13 +43,15 @@ def forward_weights(model: StackedMLP, x: torch.Tensor, weights: Sequence[torch.
 class DynamicTrainer(Trainer):
     """:class:`~fpe.training.stacked.Trainer` with per-instance DropConnect and moving masks (module docstring).
 
-    Args (besides the Trainer's):
+    Args:
+        model, x, y, data_index, lr, batch_size: as for the Trainer.
         keep: ``(I,)`` DropConnect keep rates in (0, 1] (default: all 1, no DropConnect); may be
             changed between :meth:`fit` calls (``self.keep``).
         regrow: per instance ``None``, ``"set"`` or ``"rigl"`` (default: all fixed); instances that
             move need masks on every layer.
-        every: steps between mask updates; fraction: share of each layer's active weights moved per
-            update; stop: no updates from this step on (counted over all fit calls; ``None``: never stop).
+        every: steps between mask updates.
+        fraction: share of each layer's active weights moved per update.
+        stop: no updates from this step on (counted over all fit calls; ``None``: never stop).
         generator: CPU generator of the DropConnect masks and the SET regrowth.
     """
 
