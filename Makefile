@@ -169,8 +169,9 @@ ifeq ($(filter help setup clean system-check lint-workflows,$(MAKECMDGOALS)),)
 endif
 
 # Recompute every notebook. Whole-book scheduling: every chapter starts at once (longest first) and
-# submits its cached computations as jobs (fpe.jobs, one thread each); the jobs of all chapters share
-# JOBS book-wide slots (default: the CPU cores), so every core stays busy until the last job ends.
+# submits its cached computations as jobs (fpe.jobs, one thread each); they and every other cached
+# computation of all chapters share JOBS book-wide slots (fpe.slots; default: the CPU cores), so every
+# core stays busy until the last one ends.
 # The jobs' times go to _build/jobs.jsonl; the summary and critical path are printed at the end.
 # JOBS=1 runs one job at a time. On a Dask cluster: FPE_DASK_SCHEDULER=tcp://host:8786 make execute.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

@@ -11,8 +11,8 @@ and :mod:`fpe.export` (plain or sparse layers for inference). Small shared modul
 children, moving masks), :mod:`fpe.metrics`, :mod:`fpe.interference` (feature capacity,
 neuron cosine, weight structure), :mod:`fpe.theory` (collision probabilities), :mod:`fpe.plot`,
 :mod:`fpe.repro` (seeds, determinism, checks), :mod:`fpe.paths`, :mod:`fpe.deps` (what a
-computation imports), :mod:`fpe.cache` and :mod:`fpe.jobs` (cached computations as jobs on every core
-or a cluster).
+computation imports), :mod:`fpe.slots` (book-wide slots: how many computations run at once), :mod:`fpe.cache` and
+:mod:`fpe.jobs` (cached computations as jobs on every core or a cluster).
 
 Subpackages, each importing only from below it:
 

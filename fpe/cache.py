@@ -21,6 +21,7 @@ import torch
 
 from .deps import code_hash
 from .paths import cache_dir
+from .slots import slot
 
 __all__ = ["cache_path", "cached", "load_entry", "store_entry", "COUNTS"]
 
@@ -52,7 +53,8 @@ def cached(name: str, config: dict, compute: Callable[[], Any], *, module: str) 
         COUNTS["hits"] += 1
         return value
     COUNTS["misses"] += 1
-    value = compute()
+    with slot():  # a book-wide slot while computing (fpe.slots; nothing outside `make execute`)
+        value = compute()
     store_entry(path, value)
     return value
 

@@ -18,18 +18,19 @@ Every job runs with this process's thread count and deterministic-kernel setting
 result does not depend on the backend, the number of workers or the order (``tests/test_jobs.py``
 checks bitwise equality, on a local Dask cluster too).
 
-Whole-book scheduling: when ``FPE_JOB_SLOTS`` names a folder, every job first takes one of the
-``FPE_JOB_SLOT_COUNT`` slot files there (an exclusive ``flock``), so chapters executed side by side
-share the machine's cores: ``make execute`` starts every chapter at once, longest first, and the jobs
-of all of them together keep every core busy until the last one ends. :func:`exclusive` takes every
-slot (a timing measurement runs with nothing else computing). Each job's times are appended to
+Whole-book scheduling: when ``FPE_JOB_SLOTS`` names a folder, every job, and every other cached
+computation (:func:`fpe.cache.cached`: embeddings, CNN and transformer runs), first takes one of the
+``FPE_JOB_SLOT_COUNT`` slot files there (:mod:`fpe.slots`), so chapters executed side by side share
+the machine's cores: ``make execute`` starts every chapter at once, longest first, and the jobs of all
+of them together keep every core busy until the last one ends. Jobs submitted from inside a held
+slot run in that process, one by one. :func:`exclusive` takes every slot (a timing measurement runs
+with no cached computation of any chapter running). Each job's times are appended to
 ``FPE_JOB_LOG`` (JSON lines; ``make execute`` adds each chapter's wall time to ``FPE_JOB_LOG.chapters``),
 from which ``python -m fpe.jobs report`` prints every chapter's span and the book's critical path.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import sys
@@ -41,6 +42,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from .cache import COUNTS, cache_path, load_entry, store_entry
+from .slots import exclusive, holding, slot
 
 __all__ = ["Job", "run_jobs", "n_workers", "exclusive", "critical_path"]
 
@@ -65,56 +67,6 @@ def n_workers(n_jobs: int | None = None) -> int:
     if isinstance(n_jobs, bool) or int(n_jobs) < 1:
         raise ValueError(f"n_jobs (or FPE_JOBS) must be an integer >= 1, got {n_jobs!r}")
     return int(n_jobs)
-
-
-def _slots() -> tuple[Path | None, int]:
-    folder = os.environ.get("FPE_JOB_SLOTS")
-    return (Path(folder), int(os.environ.get("FPE_JOB_SLOT_COUNT", "1"))) if folder else (None, 0)
-
-
-@contextlib.contextmanager
-def _slot() -> Iterator[None]:
-    """Hold one book-wide slot (or nothing when ``FPE_JOB_SLOTS`` is unset)."""
-    folder, count = _slots()
-    if folder is None:
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    files = [open(folder / f"slot{i}", "a+") for i in range(count)]
-    try:
-        while True:
-            for fh in files:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-                return
-            time.sleep(0.05)
-    finally:
-        for fh in files:
-            fh.close()
-
-
-@contextlib.contextmanager
-def exclusive() -> Iterator[None]:
-    """Hold every book-wide slot, so that no job of any chapter runs meanwhile (for timings)."""
-    folder, count = _slots()
-    if folder is None:
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    files = [open(folder / f"slot{i}", "a+") for i in range(count)]
-    try:
-        for fh in files:  # always in the same order: two exclusive holders cannot deadlock
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-    finally:
-        for fh in files:
-            fh.close()  # closing releases the lock
 
 
 def _log(record: dict) -> None:
@@ -150,7 +102,7 @@ def _execute(compute: Callable[[], Any], threads: int, deterministic: bool, env:
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(deterministic)
     torch.utils.deterministic.fill_uninitialized_memory = False
-    with _environment(env), _slot():
+    with _environment(env), slot():
         start = time.time()
         value = compute()
         end = time.time()
@@ -209,7 +161,7 @@ def run_jobs(jobs: Sequence[Job], *, n_jobs: int | None = None, progress: bool =
     settings = _settings()
     if os.environ.get("FPE_DASK_SCHEDULER"):  # a cluster schedules its own workers: no book-wide slot files there
         settings[2].pop("FPE_JOB_SLOTS", None)
-    workers = min(n_workers(n_jobs), len(todo))
+    workers = 1 if holding() else min(n_workers(n_jobs), len(todo))  # inside a held slot: here, one by one
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -225,7 +177,7 @@ def run_jobs(jobs: Sequence[Job], *, n_jobs: int | None = None, progress: bool =
             bar.update()
 
     labels = [f"{jobs[i].name}:{k}" for k, (i, _) in enumerate(todo)]
-    if workers == 1 and not os.environ.get("FPE_DASK_SCHEDULER"):
+    if workers == 1 and (holding() or not os.environ.get("FPE_DASK_SCHEDULER")):
         for k, (i, _) in enumerate(todo):
             finish(k, _execute(jobs[i].compute, *settings, labels[k]))
     else:

@@ -112,7 +112,7 @@ def test_exclusive_waits_for_running_jobs(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
     monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "2")
     monkeypatch.delenv("FPE_JOB_LOG", raising=False)
-    from fpe.jobs import _slot
+    from fpe.slots import slot as _slot
 
     events = []
 
@@ -140,3 +140,24 @@ def test_bad_arguments_are_named(monkeypatch):
         n_workers()
     with pytest.raises(TypeError, match="Job"):
         run_jobs([lambda: 1])
+
+
+def test_a_cached_computation_holds_a_slot_and_jobs_inside_it_run_in_place(fresh_cache, tmp_path, monkeypatch):
+    """cached() computes inside a book-wide slot; run_jobs called from there runs its jobs in this
+    process, one by one (two slots would otherwise deadlock under nesting), with the same bits."""
+    from fpe.cache import cached
+    from fpe.slots import holding
+
+    monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
+    monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "1")
+    monkeypatch.setenv("FPE_JOBS", "2")
+    seen = {}
+
+    def outer():
+        seen["holding"] = holding()
+        jobs = [Job("toy", {"i": i}, lambda i=i: {"v": torch.tensor([i, os.getpid()])}, module="fpe.jobs") for i in range(3)]
+        return {"vals": torch.stack([v["v"] for v in run_jobs(jobs)])}
+
+    out = cached("outer", {"k": 1}, outer, module="fpe.jobs")
+    assert seen["holding"] and not holding()
+    assert out["vals"][:, 0].tolist() == [0, 1, 2] and set(out["vals"][:, 1].tolist()) == {os.getpid()}

@@ -1,0 +1,93 @@
+"""Book-wide slots: how many cached computations of all chapters run at once (the house's scheduler).
+
+When ``FPE_JOB_SLOTS`` names a folder, :func:`slot` holds one of the ``FPE_JOB_SLOT_COUNT`` files
+there with an exclusive ``flock`` while a computation runs (:func:`fpe.cache.cached`, and every job of
+:mod:`fpe.jobs`), so chapters executed side by side by ``make execute`` share the machine's cores
+instead of oversubscribing them. A thread that holds a slot holds it once, however deeply its
+computations nest (:func:`holding`); :func:`exclusive` holds every slot, so that nothing else cached
+runs meanwhile (the timings of the cost chapter). Without ``FPE_JOB_SLOTS`` both do nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["slot", "exclusive", "holding"]
+
+_STATE = threading.local()  # how deep this thread is inside slot() / exclusive()
+
+
+def _slots() -> tuple[Path | None, int]:
+    folder = os.environ.get("FPE_JOB_SLOTS")
+    if not folder:
+        return None, 0
+    count = int(os.environ.get("FPE_JOB_SLOT_COUNT", "1"))
+    if count < 1:
+        raise ValueError(f"FPE_JOB_SLOT_COUNT must be an integer >= 1, got {count}")
+    return Path(folder), count
+
+
+def holding() -> bool:
+    """Whether this thread is inside :func:`slot` or :func:`exclusive` (with slots configured)."""
+    return getattr(_STATE, "depth", 0) > 0
+
+
+@contextlib.contextmanager
+def _held() -> Iterator[None]:
+    _STATE.depth = getattr(_STATE, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _STATE.depth -= 1
+
+
+@contextlib.contextmanager
+def slot() -> Iterator[None]:
+    """Hold one book-wide slot (nothing when ``FPE_JOB_SLOTS`` is unset or this process holds one)."""
+    folder, count = _slots()
+    if folder is None or holding():
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [open(folder / f"slot{i}", "a+") for i in range(count)]
+    try:
+        while True:
+            for fh in files:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                try:
+                    with _held():
+                        yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+                return
+            time.sleep(0.05)
+    finally:
+        for fh in files:
+            fh.close()
+
+
+@contextlib.contextmanager
+def exclusive() -> Iterator[None]:
+    """Hold every book-wide slot, so that no cached computation of any chapter runs meanwhile."""
+    folder, count = _slots()
+    if folder is None or holding():
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    files = [open(folder / f"slot{i}", "a+") for i in range(count)]
+    try:
+        for fh in files:  # always in the same order: two exclusive holders cannot deadlock
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        with _held():
+            yield
+    finally:
+        for fh in files:
+            fh.close()  # closing releases the lock
