@@ -103,35 +103,68 @@ def test_concat_trainer_matches_plain_adam_including_continued_dense_state(backe
             assert abs(acc[s, j].item() - want.item()) < 1e-9
 
 
-@pytest.mark.parametrize("d,widths,n,batch,pad", [(12, [1, 7, 13], 300, 130, 0), (33, [2, 6, 5], 257, 64, 9),
-                                                   (40, [9, 4], 64, 64, 0)])
-def test_native_and_torch_backends_agree_on_awkward_shapes(d, widths, n, batch, pad):
-    """Rows not a multiple of the 6-row tile, d not a multiple of 8 or 32, batches that leave a partial
-    64-sample tile and a short last batch, masks, a zero-padded dataset: the C epoch equals the PyTorch reference."""
-    need_native()
+AWKWARD = [(12, [1, 7, 13], 300, 130, 0), (33, [2, 6, 5], 257, 64, 9), (40, [9, 4], 64, 64, 0)]
+
+
+def _train_awkward(d, widths, n, batch, pad, backend):
+    """A small ConcatMLP (masks, a zero-padded dataset) trained 4 epochs; returns (model, mask1, mask2)."""
     g = torch.Generator().manual_seed(d)
     s, h = 2, sum(widths)
-    model = lambda: ConcatMLP(torch.randn(s, h, d, generator=torch.Generator().manual_seed(1)) * 0.3,  # noqa: E731
-                              torch.randn(s, h, generator=torch.Generator().manual_seed(2)) * 0.1,
-                              torch.randn(s, h, generator=torch.Generator().manual_seed(3)),
-                              torch.zeros(s, len(widths)), mask1, mask2, widths=widths, keys=[f"i{j}" for j in range(len(widths))])
     mask1 = (torch.rand(s, h, d, generator=g) > 0.3).float()
     mask2 = (torch.rand(s, h, generator=g) > 0.2).float()
     mask1[0, :, d - pad:] = 0  # dataset 0 zero-padded past d - pad (fpe.experiments.boolean buckets): the kernel skips those inputs
     x = torch.randint(0, 2, (s, n, d), generator=g).float()
     y = torch.randint(0, 2, (s, n), generator=g).float()
-    out = {}
-    for backend in ("torch", "native"):
-        m = model()
-        m.w1.mul_(mask1); m.w2.mul_(mask2)
-        ConcatTrainer(m, x, y, lr=3e-3, batch_size=batch, backend=backend).fit(
-            4, [torch.Generator().manual_seed(10 + i) for i in range(s)])
-        out[backend] = m
-    a, b = out["torch"], out["native"]
+    m = ConcatMLP(torch.randn(s, h, d, generator=torch.Generator().manual_seed(1)) * 0.3,
+                  torch.randn(s, h, generator=torch.Generator().manual_seed(2)) * 0.1,
+                  torch.randn(s, h, generator=torch.Generator().manual_seed(3)),
+                  torch.zeros(s, len(widths)), mask1, mask2, widths=widths, keys=[f"i{j}" for j in range(len(widths))])
+    m.w1.mul_(mask1); m.w2.mul_(mask2)
+    ConcatTrainer(m, x, y, lr=3e-3, batch_size=batch, backend=backend).fit(4, [torch.Generator().manual_seed(10 + i) for i in range(s)])
+    return m, mask1, mask2
+
+
+@pytest.mark.parametrize("d,widths,n,batch,pad", AWKWARD)
+def test_native_and_torch_backends_agree_on_awkward_shapes(d, widths, n, batch, pad):
+    """Rows not a multiple of the 6-row tile, d not a multiple of 8 or 32, batches that leave a partial
+    64-sample tile and a short last batch, masks, a zero-padded dataset: the C epoch equals the PyTorch reference."""
+    need_native()
+    a, _, _ = _train_awkward(d, widths, n, batch, pad, "torch")
+    b, mask1, mask2 = _train_awkward(d, widths, n, batch, pad, "native")
     for name in ("w1", "b1", "w2", "b2"):
         assert torch.allclose(getattr(a, name), getattr(b, name), atol=1e-5, rtol=1e-4), name
     assert (b.w1[mask1 == 0] == 0).all() and (b.w2[mask2 == 0] == 0).all()
     assert a.steps.tolist() == b.steps.tolist() == [4 * -(-n // batch)] * len(widths)
+
+
+@pytest.mark.parametrize("d,widths,n,batch,pad", AWKWARD + [(64, [3, 25, 12], 200, 100, 20), (17, [30], 80, 40, 0)])
+def test_the_avx512_build_gives_bitwise_the_numbers_of_the_avx2_build(d, widths, n, batch, pad, monkeypatch):
+    """The AVX-512 build (16-float GEMM tiles, up to 12 rows) does every number's operations in the
+    AVX2 build's order, so the book's numbers do not depend on which of the two a machine runs."""
+    need_native()
+    if fpe.training.native.isa() != "avx512":
+        pytest.skip("this CPU has no AVX-512 (PyTorch does not report it)")
+    out, paths = {}, {}
+    for isa in ("avx2", "avx512"):
+        monkeypatch.setenv("FPE_NATIVE_ISA", isa)
+        paths[isa] = fpe.training.native.library_path()
+        out[isa] = _train_awkward(d, widths, n, batch, pad, "native")[0]
+    assert paths["avx2"] != paths["avx512"]  # two different builds ran
+    for name in ("w1", "b1", "w2", "b2"):
+        assert torch.equal(getattr(out["avx2"], name), getattr(out["avx512"], name)), name
+
+
+def test_native_isa_must_be_known_and_available(monkeypatch):
+    monkeypatch.setenv("FPE_NATIVE_ISA", "sse9")
+    with pytest.raises(ValueError, match="FPE_NATIVE_ISA must be one of avx512, avx2, generic"):
+        fpe.training.native.isa()
+    monkeypatch.delenv("FPE_NATIVE_ISA")
+    best = fpe.training.native.isa()
+    higher = fpe.training.native.ISAS[:fpe.training.native.ISAS.index(best)]
+    for isa in higher:  # one the CPU lacks
+        monkeypatch.setenv("FPE_NATIVE_ISA", isa)
+        with pytest.raises(ValueError, match="not available on this CPU"):
+            fpe.training.native.isa()
 
 
 def test_backend_must_be_named():

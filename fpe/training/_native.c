@@ -9,10 +9,12 @@
  * (instance, block of NB samples) tile stays in the L1/L2 cache from its forward GEMM to its
  * gradient GEMM, and the GEMMs are register-blocked micro-kernels.
  *
- * Portable C with GCC/Clang vector extensions (8 floats); built by fpe/native.py with fixed flags
- * (-O3, -mavx2 -mfma on x86 CPUs that have them), so the instruction sequence and therefore the
- * numbers are the same on every such machine. Single-threaded and deterministic: a fixed order of
- * every sum.
+ * Portable C with GCC/Clang vector extensions (8 floats; the two GEMMs also in 16 floats where the
+ * compiler targets AVX-512); built by fpe/training/native.py with fixed flags (-O3, -mavx2 -mfma on
+ * x86 CPUs that have them, -mavx512f as well on AVX-512 CPUs), so the instruction sequence and
+ * therefore the numbers are the same on every such machine, and the AVX-512 build computes every
+ * number with the same operations in the same order as the AVX2 build. Single-threaded and
+ * deterministic: a fixed order of every sum.
  */
 #include <math.h>
 #include <stdint.h>
@@ -34,6 +36,31 @@ INLINE v8 relu(v8 a) { return (v8)((v8i)a & (a > bc(0.f))); }
 INLINE float hsum(v8 v) {
     float s = 0.f;
     for (int i = 0; i < 8; i++) s += v[i];
+    return s;
+}
+
+/* hsum of eight vectors at once: out[j] = hsum(v[j]), the same additions in the same order (an 8 x 8
+ * transpose, then the columns added in lane order). */
+INLINE v8 hsum8(const v8 *v) {
+    v8 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int j = 0; j < 2; j++) {
+            u[i + j] = __builtin_shufflevector(t[i + j], t[i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + j + 2] = __builtin_shufflevector(t[i + j], t[i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    /* u[0] holds lanes 0 and 4 of rows 0-3, u[2] lanes 1 and 5, u[1] lanes 2 and 6, u[3] lanes 3 and 7; u[4..7] rows 4-7 */
+    const int lane_of[4] = {0, 2, 1, 3};
+    v8 c[8];
+    for (int i = 0; i < 4; i++) {
+        c[lane_of[i]] = __builtin_shufflevector(u[i], u[i + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+        c[lane_of[i] + 4] = __builtin_shufflevector(u[i], u[i + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+    }
+    v8 s = bc(0.f);
+    for (int l = 0; l < 8; l++) s += c[l];
     return s;
 }
 
@@ -107,7 +134,7 @@ INLINE void bwd_rows(const int R, const int KV, const float *Z, const float *xr,
         }
 }
 
-static void fwd_any(int R, const float *w1, int d, int dv, const float *b1, const float *xT, float *Z) {
+__attribute__((unused)) static void fwd_any(int R, const float *w1, int d, int dv, const float *b1, const float *xT, float *Z) {
     switch (R) {
     case 6: fwd_rows(6, w1, d, dv, b1, xT, Z); break;
     case 5: fwd_rows(5, w1, d, dv, b1, xT, Z); break;
@@ -126,7 +153,7 @@ static void fwd_any(int R, const float *w1, int d, int dv, const float *b1, cons
     case 1: bwd_rows(R, 1, Z, xr, dp, k0, nvalid, gw, d, dv); break;                      \
     }
 
-static void bwd_any(int R, int KV, const float *Z, const float *xr, int dp, int k0, int nvalid, float *gw, int d, int dv) {
+__attribute__((unused)) static void bwd_any(int R, int KV, const float *Z, const float *xr, int dp, int k0, int nvalid, float *gw, int d, int dv) {
     switch (R) {
     case 3: BWD_KV(3) break;
     case 2: BWD_KV(2) break;
@@ -134,14 +161,117 @@ static void bwd_any(int R, int KV, const float *Z, const float *xr, int dp, int 
     }
 }
 
+#ifdef __AVX512F__
+/* The two GEMMs again with 16-float vectors, where the compiler targets AVX-512 (fpe/training/native.py
+ * adds -mavx512f on CPUs that PyTorch reports as AVX512). Every output element sees exactly the
+ * operations of the 8-float kernels above, in the same order (the bias, then one fused multiply-add
+ * per k in ascending order; zero, then one per sample in ascending order, then one add into the
+ * gradient), so the two builds give bitwise equal numbers (tests/test_concat.py); only more elements
+ * are computed per instruction. */
+#define VW 16
+typedef float v16 __attribute__((vector_size(64)));
+typedef float v16u __attribute__((vector_size(64), aligned(4)));
+INLINE v16 ld16(const float *p) { return *(const v16u *)p; }
+INLINE void st16(float *p, v16 v) { *(v16u *)p = v; }
+INLINE v16 bc16(float x) { return (v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}; }
+
+/* Z[r][c] = b1[r] + sum_k W1[r][k] xT[k][c] for R rows and all NB columns (R x 64 register tile). */
+INLINE void fwd16(const int R, const float *w1, int d, int dv, const float *b1, const float *xT, float *Z) {
+    v16 acc[6][NB / 16];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < NB / 16; q++) acc[r][q] = bc16(b1[r]);
+    for (int k = 0; k < dv; k++) {
+        v16 xv[NB / 16];
+        for (int q = 0; q < NB / 16; q++) xv[q] = ld16(xT + k * NB + 16 * q);
+        for (int r = 0; r < R; r++) {
+            const v16 w = bc16(w1[r * d + k]);
+            for (int q = 0; q < NB / 16; q++) acc[r][q] += w * xv[q];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < NB / 16; q++) st16(Z + r * NB + 16 * q, acc[r][q]);
+}
+
+/* gW1[r][k0 + 16q + l] += sum_c Z[r][c] xr[c][k0 + 16q + l] for R rows and KV vectors of k; xr has
+ * row stride dp (a multiple of 16, padded); lanes at or past dv are computed but not stored. */
+INLINE void bwd16(const int R, const int KV, const float *Z, const float *xr, int dp, int k0, int nvalid,
+                  float *gw, int d, int dv) {
+    v16 acc[12][4];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < KV; q++) acc[r][q] = bc16(0.f);
+    for (int c = 0; c < nvalid; c++) {
+        v16 xv[4];
+        for (int q = 0; q < KV; q++) xv[q] = ld16(xr + c * dp + k0 + 16 * q);
+        for (int r = 0; r < R; r++) {
+            const v16 z = bc16(Z[r * NB + c]);
+            for (int q = 0; q < KV; q++) acc[r][q] += z * xv[q];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < KV; q++) {
+            float *p = gw + r * d + k0 + 16 * q;
+            const int lanes = dv - (k0 + 16 * q) < 16 ? dv - (k0 + 16 * q) : 16;
+            if (lanes == 16)
+                st16(p, ld16(p) + acc[r][q]);
+            else
+                for (int l = 0; l < lanes; l++) p[l] += acc[r][q][l];
+        }
+}
+
+static void fwd16_any(int R, const float *w1, int d, int dv, const float *b1, const float *xT, float *Z) {
+    switch (R) {
+    case 6: fwd16(6, w1, d, dv, b1, xT, Z); break;
+    case 5: fwd16(5, w1, d, dv, b1, xT, Z); break;
+    case 4: fwd16(4, w1, d, dv, b1, xT, Z); break;
+    case 3: fwd16(3, w1, d, dv, b1, xT, Z); break;
+    case 2: fwd16(2, w1, d, dv, b1, xT, Z); break;
+    case 1: fwd16(1, w1, d, dv, b1, xT, Z); break;
+    }
+}
+
+/* rows per register tile for KV vectors of k: at most 24 accumulators (of 32 registers) */
+#define BWD16_ROWS(KV) ((KV) == 1 ? 12 : (KV) == 2 ? 12 : (KV) == 3 ? 8 : 6)
+#define BWD16_R(KV)                                                                               \
+    switch (R) {                                                                                  \
+    case 12: bwd16(12, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                              \
+    case 11: bwd16(11, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                              \
+    case 10: bwd16(10, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                              \
+    case 9: bwd16(9, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 8: bwd16(8, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 7: bwd16(7, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 6: bwd16(6, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 5: bwd16(5, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 4: bwd16(4, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 3: bwd16(3, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 2: bwd16(2, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    case 1: bwd16(1, KV, Z, xr, dp, k0, nvalid, gw, d, dv); break;                                \
+    }
+
+static void bwd16_any(int R, int KV, const float *Z, const float *xr, int dp, int k0, int nvalid, float *gw, int d, int dv) {
+    switch (KV) {
+    case 4: if (R > 6) R = 6; BWD16_R(4) break;
+    case 3: if (R > 8) R = 8; BWD16_R(3) break;
+    case 2: BWD16_R(2) break;
+    case 1: BWD16_R(1) break;
+    }
+}
+#else
+#define VW 8
+#endif
+
 /* One instance (w hidden units) on one tile of samples: forward, d loss / d logit, and the
  * gradients added to gW1 (w x d), gb1, gw2 (w) and *gb2. Z is scratch of w x NB floats. */
 static void instance_tile(int w, int d, int dv, int dp, const float *W1, const float *b1, const float *w2, float b2,
                           const float *xT, const float *xr, const float *y, int nvalid, int n_batch, float *Z,
                           float *gW1, float *gb1, float *gw2, float *gb2) {
     int r = 0;
+#if VW == 16
+    for (; r + 6 <= w; r += 6) fwd16(6, W1 + r * d, d, dv, b1 + r, xT, Z + r * NB);
+    if (r < w) fwd16_any(w - r, W1 + r * d, d, dv, b1 + r, xT, Z + r * NB);
+#else
     for (; r + 6 <= w; r += 6) fwd_rows(6, W1 + r * d, d, dv, b1 + r, xT, Z + r * NB);
     if (r < w) fwd_any(w - r, W1 + r * d, d, dv, b1 + r, xT, Z + r * NB);
+#endif
 
     /* logits: b2 + sum_r w2[r] relu(Z[r]) (rows in order) */
     v8 out[NB / 8];
@@ -163,20 +293,38 @@ static void instance_tile(int w, int d, int dv, int dp, const float *W1, const f
     }
     *gb2 += hsum(gs);
     /* second layer and ReLU backward: gw2 += sum_c g relu(z); Z <- dZ = w2 g [z > 0]; gb1 += sum_c dZ */
-    for (r = 0; r < w; r++) {
-        const v8 wr = bc(w2[r]);
-        v8 a2 = bc(0.f), a1 = bc(0.f);
-        for (int q = 0; q < NB / 8; q++) {
-            const v8 z = ld(Z + r * NB + 8 * q), gv = ld(g + 8 * q);
-            a2 += gv * relu(z);
-            const v8 dz = (v8)((v8i)(wr * gv) & (z > bc(0.f)));
-            st(Z + r * NB + 8 * q, dz);
-            a1 += dz;
+    for (int r0 = 0; r0 < w; r0 += 8) { /* eight rows at a time, so that their lane sums run as vectors */
+        const int rows = w - r0 < 8 ? w - r0 : 8;
+        v8 a2[8], a1[8];
+        for (int i = 0; i < 8; i++) a2[i] = a1[i] = bc(0.f);
+        for (int i = 0; i < rows; i++) {
+            r = r0 + i;
+            const v8 wr = bc(w2[r]);
+            for (int q = 0; q < NB / 8; q++) {
+                const v8 z = ld(Z + r * NB + 8 * q), gv = ld(g + 8 * q);
+                a2[i] += gv * relu(z);
+                const v8 dz = (v8)((v8i)(wr * gv) & (z > bc(0.f)));
+                st(Z + r * NB + 8 * q, dz);
+                a1[i] += dz;
+            }
         }
-        gw2[r] += hsum(a2);
-        gb1[r] += hsum(a1);
+        const v8 s2 = hsum8(a2), s1 = hsum8(a1);
+        for (int i = 0; i < rows; i++) {
+            gw2[r0 + i] += s2[i];
+            gb1[r0 + i] += s1[i];
+        }
     }
     /* first-layer gradient: gW1 += dZ xr */
+#if VW == 16
+    const int nvec = (dv + 15) / 16;
+    for (int q0 = 0; q0 < nvec; q0 += 4) {
+        const int KV = nvec - q0 < 4 ? nvec - q0 : 4, rows = BWD16_ROWS(KV);
+        for (r = 0; r < w; r += rows) {
+            const int R = w - r < rows ? w - r : rows;
+            bwd16_any(R, KV, Z + r * NB, xr, dp, 16 * q0, nvalid, gW1 + r * d, d, dv);
+        }
+    }
+#else
     const int nvec = (dv + 7) / 8;
     for (r = 0; r < w; r += 3) {
         const int R = w - r < 3 ? w - r : 3;
@@ -185,6 +333,7 @@ static void instance_tile(int w, int d, int dv, int dp, const float *W1, const f
             bwd_any(R, KV, Z + r * NB, xr, dp, 8 * q0, nvalid, gW1 + r * d, d, dv);
         }
     }
+#endif
 }
 
 /* Adam (torch.optim.Adam semantics, no weight decay) on n_rows rows of `cols` elements; row i
@@ -213,7 +362,7 @@ int fpe_concat_epoch(int S, int N, int d, int H, int J, const int32_t *widths, c
                      const int64_t *perm, int batch, float *w1, float *b1, float *w2, float *b2, const float *mask1,
                      const float *mask2, float *mw1, float *vw1, float *mb1, float *vb1, float *mw2, float *vw2,
                      float *mb2, float *vb2, int64_t *steps, double lr, double beta1, double beta2, double eps) {
-    const int dp = (d + 7) / 8 * 8;
+    const int dp = (d + VW - 1) / VW * VW; /* xr's row stride: whole vectors */
     int maxw = 1;
     for (int j = 0; j < J; j++) maxw = widths[j] > maxw ? widths[j] : maxw;
     float *Z = aligned_alloc(32, sizeof(float) * (size_t)maxw * NB);

@@ -4,9 +4,10 @@ The C source is compiled on first use with the system C compiler (``cc``, or ``$
 library in the user cache (``FPE_NATIVE_DIR``, else ``$XDG_CACHE_HOME/fpe-native``, else
 ``~/.cache/fpe-native``), named by a hash of the source and the flags, written atomically, and
 loaded with :mod:`ctypes` (no PyTorch headers, so the build takes well under a second). The flags
-are fixed (``-O3 -ffp-contract=fast``, plus ``-mavx2 -mfma`` when PyTorch reports an AVX2 or AVX-512
-CPU), never ``-march=native``: every machine of a kind runs the same instructions and gets the same
-numbers.
+are fixed (``-O3 -ffp-contract=fast``, plus ``-mavx2 -mfma`` when PyTorch reports an AVX2 CPU and
+``-mavx512f`` as well when it reports AVX-512: :func:`isa`), never ``-march=native``: every machine of
+a kind runs the same instructions, and the AVX-512 build computes every number with the same
+operations in the same order as the AVX2 build, so both get the same numbers.
 
 :func:`check_cpu` rejects tensors that are not in CPU memory (the kernel reads raw pointers).
 :func:`available` says whether it can be used; :func:`load` raises :class:`NativeUnavailable` with
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["NativeUnavailable", "available", "load", "flags", "library_path", "compiled", "check_cpu"]
+__all__ = ["NativeUnavailable", "ISAS", "isa", "available", "load", "flags", "library_path", "compiled", "check_cpu"]
 
 SOURCE = Path(__file__).with_name("_native.c")
 
@@ -47,12 +48,27 @@ def check_cpu(*tensors: torch.Tensor) -> None:
                              "move the model and data to the CPU (.cpu()) or use backend='torch'")
 
 
+ISAS = ("avx512", "avx2", "generic")
+_ISA_FLAGS = {"avx512": ["-mavx2", "-mfma", "-mavx512f"], "avx2": ["-mavx2", "-mfma"], "generic": []}
+
+
+def isa() -> str:
+    """The instruction set the kernels are built for: ``"avx512"`` or ``"avx2"`` on x86 CPUs that
+    PyTorch reports as such, else ``"generic"``. ``FPE_NATIVE_ISA`` may choose a lower one (one of
+    :data:`ISAS`; the AVX-512 and AVX2 builds give bitwise equal numbers, a test checks it)."""
+    cap = torch.backends.cpu.get_cpu_capability() if platform.machine().lower() in ("x86_64", "amd64") else ""
+    best = {"AVX512": "avx512", "AVX2": "avx2"}.get(cap, "generic")
+    asked = os.environ.get("FPE_NATIVE_ISA", best)
+    if asked not in ISAS:
+        raise ValueError(f"FPE_NATIVE_ISA must be one of {', '.join(ISAS)}, got {asked!r}")
+    if ISAS.index(asked) < ISAS.index(best):
+        raise ValueError(f"FPE_NATIVE_ISA={asked} is not available on this CPU (the best here is {best})")
+    return asked
+
+
 def flags() -> list[str]:
-    """Compiler flags: fixed per CPU family (see the module docstring)."""
-    out = ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu11"]
-    if platform.machine().lower() in ("x86_64", "amd64") and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
-        out += ["-mavx2", "-mfma"]
-    return out
+    """Compiler flags: fixed per instruction set (see the module docstring and :func:`isa`)."""
+    return ["-O3", "-ffp-contract=fast", "-fno-math-errno", "-shared", "-fPIC", "-std=gnu11", *_ISA_FLAGS[isa()]]
 
 
 def _cache_dir() -> Path:
