@@ -1,6 +1,8 @@
 """Inference forms of an FPE layer (fpe.cost.inference; the paper, as we read it, section 1 claim 5): every form computes
 the masked dense layer's outputs, the bytes accounting is exact, bad input raises ValueError."""
 
+from pathlib import Path
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -163,6 +165,23 @@ def test_splitsum_agrees_with_masked_dense_in_c_and_in_pytorch(alpha, d, monkeyp
     finally:
         monkeypatch.delenv("FPE_NATIVE")
         inf._splitsum_library.cache_clear()
+
+
+def test_splitsum_threads_are_pytorchs_openmp_pool_and_do_not_change_a_bit():
+    """The kernel's row blocks run in an OpenMP team; loaded after PyTorch it shares PyTorch's OpenMP
+    runtime (one libgomp mapped in the process: a second runtime's threads would compete with
+    PyTorch's for the cores), and every row is one thread's, so any thread count gives the same bits."""
+    if inf._splitsum_library() is None:
+        pytest.skip("no C compiler here")
+    narrow = nn.Linear(200, 37)
+    wide = fpe.expand(nn.Sequential(narrow, nn.ReLU(), nn.Linear(37, 1)), 4, "random", generator=torch.Generator().manual_seed(3))[0]
+    x = torch.randn(3, 200, generator=torch.Generator().manual_seed(4))
+    outs = [inf.SplitSumLinear(wide, alpha=4, threads=t)(x) for t in (1, 2, 3, 8)]
+    assert all(torch.equal(outs[0], o) for o in outs[1:])
+    maps = Path("/proc/self/maps")
+    if maps.exists() and "OpenMP" in torch.__config__.parallel_info():
+        gomp = {line.split()[-1] for line in maps.read_text().splitlines() if "libgomp" in line}
+        assert len(gomp) <= 1, gomp
 
 
 def test_splitsum_stores_a_quarter_byte_of_labels_per_weight_at_alpha_4():

@@ -10,7 +10,7 @@
  * label bits (each byte's 8 lane masks come from one load of an 8 KB table), into 2^B subset sums A_T = sum over inputs whose label has all bits of T; the child sums
  * follow by inclusion-exclusion, y_c = sum over T containing bits(c) of (-1)^|T - bits(c)| A_T (exact
  * in integer arithmetic; with floats, rounding of the order of the row's sum). The weights are
- * prefetched a few KB ahead. Rows are split over `threads` POSIX threads. Without AVX2 a scalar loop
+ * prefetched a few KB ahead. Rows are split over `threads` OpenMP threads. Without AVX2 a scalar loop
  * adds each product to its child's sum.
  */
 #include <pthread.h>
@@ -135,14 +135,14 @@ int fpe_splitsum(int batch, int h, int d, int planes, int alpha, const float *w,
   pthread_once(&LANES_ONCE, build_lanes);
 #endif
   if (threads > h) threads = h;
-  if (threads > 64) threads = 64;
-  job_t jobs[64];
-  pthread_t tid[64];
+  /* one row block per thread, in an OpenMP team: built with -fopenmp and loaded after PyTorch, the
+   * library shares PyTorch's OpenMP runtime and therefore its thread pool (its threads, still spinning
+   * after a PyTorch operation, take the blocks at once; threads of our own would compete with them
+   * for the cores) */
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
   for (int t = 0; t < threads; t++) {
-    jobs[t] = (job_t){batch, h, d, planes, alpha, (int)((long)h * t / threads), (int)((long)h * (t + 1) / threads), w, x, bits, y};
+    const job_t job = {batch, h, d, planes, alpha, (int)((long)h * t / threads), (int)((long)h * (t + 1) / threads), w, x, bits, y};
+    run(&job);
   }
-  for (int t = 1; t < threads; t++) pthread_create(&tid[t], NULL, run, &jobs[t]);
-  run(&jobs[0]);
-  for (int t = 1; t < threads; t++) pthread_join(tid[t], NULL);
   return 0;
 }

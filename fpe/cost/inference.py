@@ -343,10 +343,8 @@ class CompactLinear(_Form):
 @lru_cache(maxsize=None)
 def _splitsum_library() -> ctypes.CDLL | None:
     """The split-sum kernel, or ``None`` where it cannot be built (no C compiler, ``FPE_NATIVE=0``)."""
-    if not native.available():
-        return None
     try:
-        lib = ctypes.CDLL(str(native.compiled(SPLITSUM_SOURCE)))
+        lib = ctypes.CDLL(str(native.compiled(SPLITSUM_SOURCE, ("-fopenmp",))))
     except (native.NativeUnavailable, OSError):
         return None
     i, p = ctypes.c_int, ctypes.c_void_p
@@ -359,7 +357,7 @@ class SplitSumLinear(_Form):
     ``(h, d8)`` (``d`` padded with zeros to a multiple of 8) and the child label of every weight in
     ``ceil(log2 alpha)`` bit planes ``(planes, h, d8 / 8)`` uint8; no indices.
 
-    ``forward`` calls the C kernel of ``fpe/cost/_splitsum.c`` (``threads`` POSIX threads, default
+    ``forward`` calls the C kernel of ``fpe/cost/_splitsum.c`` (``threads`` OpenMP threads of PyTorch's own pool, default
     ``torch.get_num_threads()``) for float32 CPU tensors; elsewhere (no compiler, ``FPE_NATIVE=0``,
     another device or dtype) it computes the same sums with PyTorch ops (``scatter_add`` per
     child), chunked over parents. Inputs a parent keeps in none of its children carry weight 0.

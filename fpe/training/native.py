@@ -78,24 +78,27 @@ def _cache_dir() -> Path:
     return base / "fpe-native"
 
 
-def library_path(source: Path = SOURCE) -> Path:
-    """Where the library built from the current ``source`` and flags lives."""
-    key = hashlib.sha256(source.read_bytes() + " ".join(flags()).encode()).hexdigest()[:16]
+def library_path(source: Path = SOURCE, extra: tuple[str, ...] = ()) -> Path:
+    """Where the library built from the current ``source``, flags and ``extra`` flags lives."""
+    key = hashlib.sha256(source.read_bytes() + " ".join([*flags(), *extra]).encode()).hexdigest()[:16]
     stem = "fpe_native" if source == SOURCE else f"fpe{source.stem}"
     return _cache_dir() / f"{stem}-{key}.so"
 
 
-def compiled(source: Path) -> Path:
+def compiled(source: Path, extra: tuple[str, ...] = ()) -> Path:
     """The shared library of the C file ``source`` (built first if needed, atomically; the same
-    compiler, flags and cache as the training kernel); raises :class:`NativeUnavailable`. Other
+    compiler, flags and cache as the training kernel, plus ``extra`` flags such as ``-fopenmp``);
+    raises :class:`NativeUnavailable`, also where ``FPE_NATIVE=0`` turns the kernels off. Other
     modules' C kernels (:mod:`fpe.cost.inference`) are built through it."""
-    path = library_path(source)
+    if os.environ.get("FPE_NATIVE", "1") == "0":
+        raise NativeUnavailable("turned off by FPE_NATIVE=0")
+    path = library_path(source, extra)
     if not path.exists():
-        _build(path, source)
+        _build(path, source, extra)
     return path
 
 
-def _build(dest: Path, source: Path = SOURCE) -> None:
+def _build(dest: Path, source: Path = SOURCE, extra: tuple[str, ...] = ()) -> None:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if not cc:
         raise NativeUnavailable("no C compiler found (set CC, or install gcc); the PyTorch path will be used")
@@ -103,7 +106,7 @@ def _build(dest: Path, source: Path = SOURCE) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=dest.parent)
     os.close(fd)
     try:
-        proc = subprocess.run([cc, *flags(), str(source), "-o", tmp, "-lm", "-lpthread"], capture_output=True, text=True)
+        proc = subprocess.run([cc, *flags(), *extra, str(source), "-o", tmp, "-lm", "-lpthread"], capture_output=True, text=True)
         if proc.returncode != 0:
             raise NativeUnavailable(f"building {source.name} with {cc} failed:\n{proc.stderr.strip()}")
         os.replace(tmp, dest)  # atomic: a concurrent or interrupted build never leaves a half-written library
@@ -125,8 +128,6 @@ def _load_path(path: str) -> ctypes.CDLL:
 
 def load() -> ctypes.CDLL:
     """The loaded library (built first if needed); raises :class:`NativeUnavailable`."""
-    if os.environ.get("FPE_NATIVE", "1") == "0":
-        raise NativeUnavailable("turned off by FPE_NATIVE=0")
     path = compiled(SOURCE)
     try:
         return _load_path(str(path))
