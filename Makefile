@@ -154,11 +154,12 @@ _build/src/%.ipynb: notebooks/%.py | $(STAMP)
 
 # Executed notebooks of the chosen profile; the book renders these (commit them for PROFILE=paper).
 book/%.ipynb: _build/src/%.ipynb $(FORCE_EXEC) | $(STAMP)
-	start=$$(date +%s.%N)
+	start=$$(date +%s.%N) && status=0
 	FPE_CHAPTER=$* $(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
-	  -p profile $(PROFILE) -p progress False $< $@
+	  -p profile $(PROFILE) -p progress False $< $@ || status=$$?
+	if [ -n "$${FPE_JOB_LOG:-}" ]; then echo "{\"chapter\": \"$*\", \"start\": $$start, \"end\": $$(date +%s.%N), \"status\": $$status}" >> "$$FPE_JOB_LOG.chapters"; fi
+	if [ $$status -ne 0 ]; then exit $$status; fi
 	$(PY) -m fpe.book.nbclean $@
-	if [ -n "$${FPE_JOB_LOG:-}" ]; then echo "{\"chapter\": \"$*\", \"start\": $$start, \"end\": $$(date +%s.%N)}" >> "$$FPE_JOB_LOG.chapters"; fi
 
 _build/deps.mk: $(FPE_FILES) $(SOURCES)
 	mkdir -p $(@D)
@@ -172,17 +173,19 @@ endif
 # submits its cached computations as jobs (fpe.jobs, one thread each); they and every other cached
 # computation of all chapters share JOBS book-wide slots (fpe.slots; default: the CPU cores), so every
 # core stays busy until the last one ends.
-# The jobs' times go to _build/jobs.jsonl; the summary and critical path are printed at the end.
+# The jobs' times go to _build/jobs.jsonl; the summary and critical path are printed at the end, failed
+# chapters included (marked).
 # JOBS=1 runs one job at a time. On a Dask cluster: FPE_DASK_SCHEDULER=tcp://host:8786 make execute.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 JOB_LOG := _build/jobs.jsonl
 execute: | $(STAMP)
 	rm -rf _build/slots && mkdir -p _build/slots && : > $(JOB_LOG) && : > $(JOB_LOG).chapters
-	start=$$(date +%s)
+	start=$$(date +%s) && status=0
 	FPE_JOB_SLOTS=$(abspath _build/slots) FPE_JOB_SLOT_COUNT=$(JOBS) FPE_JOBS=$(JOBS) FPE_JOB_LOG=$(abspath $(JOB_LOG)) \
-	  $(MAKE) --no-print-directory -j$(words $(EXECUTED)) FORCE_EXEC=FORCE $(EXECUTED)
+	  $(MAKE) --no-print-directory -j$(words $(EXECUTED)) FORCE_EXEC=FORCE $(EXECUTED) || status=$$?
 	echo "make execute: $$(( $$(date +%s) - start )) s for $(words $(EXECUTED)) chapters with $(JOBS) job slots"
 	$(PY) -m fpe.jobs report $(JOB_LOG)
+	exit $$status
 
 book: execute
 	$(MAKE) --no-print-directory html

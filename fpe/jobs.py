@@ -220,7 +220,9 @@ def critical_path(log: str | os.PathLike) -> str:
         c0 = min(c["start"] for c in chapters)
         lines.append("chapters (wall time, start -> end in minutes from the first start):")
         for c in sorted(chapters, key=lambda c: -c["end"]):
-            lines.append(f"  {c['chapter']}: {(c['end'] - c['start']) / 60:.1f} min ({(c['start'] - c0) / 60:.1f} -> {(c['end'] - c0) / 60:.1f})")
+            failed = f", FAILED (exit {c['status']})" if c.get("status", 0) else ""
+            lines.append(f"  {c['chapter']}: {(c['end'] - c['start']) / 60:.1f} min ({(c['start'] - c0) / 60:.1f} -> "
+                         f"{(c['end'] - c0) / 60:.1f}){failed}")
         end = max(chapters, key=lambda c: c["end"])
         lines.append(f"critical path: {end['chapter']}, whose run ends the book's computing at "
                      f"{(end['end'] - c0) / 60:.1f} min")

@@ -47,47 +47,49 @@ def _held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def slot() -> Iterator[None]:
-    """Hold one book-wide slot (nothing when ``FPE_JOB_SLOTS`` is unset or this process holds one)."""
+def _slot_files() -> Iterator[list | None]:
+    """The slot files, open (closing them releases any lock held on them); ``None`` when slots are
+    not configured or this thread already holds one."""
     folder, count = _slots()
     if folder is None or holding():
-        yield
+        yield None
         return
     folder.mkdir(parents=True, exist_ok=True)
     files = [open(folder / f"slot{i}", "a+") for i in range(count)]
     try:
-        while True:
-            for fh in files:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                try:
-                    with _held():
-                        yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-                return
-            time.sleep(0.05)
+        yield files
     finally:
         for fh in files:
             fh.close()
 
 
 @contextlib.contextmanager
+def slot() -> Iterator[None]:
+    """Hold one book-wide slot (nothing when ``FPE_JOB_SLOTS`` is unset or this thread holds one)."""
+    with _slot_files() as files:
+        if files is None:
+            yield
+            return
+        while True:
+            for fh in files:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                with _held():
+                    yield
+                return
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
 def exclusive() -> Iterator[None]:
     """Hold every book-wide slot, so that no cached computation of any chapter runs meanwhile."""
-    folder, count = _slots()
-    if folder is None or holding():
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    files = [open(folder / f"slot{i}", "a+") for i in range(count)]
-    try:
+    with _slot_files() as files:
+        if files is None:
+            yield
+            return
         for fh in files:  # always in the same order: two exclusive holders cannot deadlock
             fcntl.flock(fh, fcntl.LOCK_EX)
         with _held():
             yield
-    finally:
-        for fh in files:
-            fh.close()  # closing releases the lock
