@@ -51,11 +51,12 @@ def main(argv=None) -> int:
         head = bench.headline(hd, **full["head"])
         print(f"\nd=4096, h=1024, alpha=4, batch 1, {th} thread(s), measured again (bandwidth roof "
               f"{next(iter(head.values()))['roof_gbs']:.1f} GB/s):")
-        print(f"{'form':>13} {'ms':>8} {'best ms':>8} {'ratio':>6} {'best':>6} {'moved MB':>9} {'bytes/BW ms':>11} "
-              f"{'x limit':>7} {'best':>6}")
+        print(f"{'form':>13} {'ms':>8} {'q1-q3 ms':>15} {'rounds':>6} {'best ms':>8} {'ratio':>6} {'best':>6} {'moved MB':>9} "
+              f"{'bytes/BW ms':>11} {'x limit':>7} {'best':>6}")
         for name, p in head.items():
-            print(f"{name:>13} {p['seconds'] * 1e3:8.3f} {p['best'] * 1e3:8.3f} {p['ratio']:6.2f} {p['ratio_best']:6.2f} "
-                  f"{p['moved_bytes'] / 1e6:9.2f} {p['bw_limit_s'] * 1e3:11.3f} {p['from_bw_limit']:7.2f} "
+            spread = f"{p['q1'] * 1e3:.3f}-{p['q3'] * 1e3:.3f}"
+            print(f"{name:>13} {p['seconds'] * 1e3:8.3f} {spread:>15} {p['rounds']:6d} {p['best'] * 1e3:8.3f} {p['ratio']:6.2f} "
+                  f"{p['ratio_best']:6.2f} {p['moved_bytes'] / 1e6:9.2f} {p['bw_limit_s'] * 1e3:11.3f} {p['from_bw_limit']:7.2f} "
                   f"{p['from_bw_limit_best']:6.2f}")
     total = sum(g["seconds"] for g in full["grid"].values()) + sum(h["seconds"] for h in full["headline"].values())
     print(f"\n{total:.0f} s; wrote {out}")
