@@ -65,21 +65,54 @@ def _slot_files() -> Iterator[list | None]:
 
 @contextlib.contextmanager
 def slot() -> Iterator[None]:
-    """Hold one book-wide slot (nothing when ``FPE_JOB_SLOTS`` is unset or this thread holds one)."""
+    """Hold one book-wide slot (nothing when ``FPE_JOB_SLOTS`` is unset or this thread holds one).
+
+    Waiters are served first come, first served: each leaves a ticket (a file named by the time it
+    began to wait) and tries the slots only while its ticket is among the oldest ``FPE_JOB_SLOT_COUNT``,
+    so a process that releases a slot and asks again at once cannot starve one that has been waiting
+    (without tickets, a chapter waiting for one embedding waited 20 minutes behind another chapter's
+    stream of jobs). Tickets of processes that no longer exist are removed.
+    """
     with _slot_files() as files:
         if files is None:
             yield
             return
-        while True:
-            for fh in files:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                with _held():
-                    yield
-                return
-            time.sleep(0.05)
+        folder = Path(files[0].name).parent
+        ticket = folder / f"wait-{time.time_ns():020d}-{os.getpid()}-{threading.get_ident()}"
+        ticket.touch()
+        try:
+            while True:
+                if _rank(folder, ticket.name) < len(files):
+                    for fh in files:
+                        try:
+                            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        except BlockingIOError:
+                            continue
+                        ticket.unlink()
+                        with _held():
+                            yield
+                        return
+                time.sleep(0.05)
+        finally:
+            ticket.unlink(missing_ok=True)
+
+
+def _rank(folder: Path, name: str) -> int:
+    """How many live waiters' tickets in ``folder`` are older than ``name`` (stale ones are removed)."""
+    older = 0
+    for p in folder.glob("wait-*"):
+        if p.name >= name:
+            continue
+        pid = int(p.name.split("-")[2])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+            continue
+        except PermissionError:
+            pass
+        older += 1
+    return older
 
 
 @contextlib.contextmanager

@@ -3,6 +3,8 @@ processes, a local Dask cluster on the loopback interface), cached as they finis
 that really bound how many run at once, and the critical-path summary."""
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -163,3 +165,36 @@ def test_a_cached_computation_holds_a_slot_and_jobs_inside_it_run_in_place(fresh
     out = cached("outer", {"k": 1}, outer, module="fpe.jobs")
     assert seen["holding"] and not holding()
     assert out["vals"][:, 0].tolist() == [0, 1, 2] and set(out["vals"][:, 1].tolist()) == {os.getpid()}
+
+
+def test_slots_serve_waiters_first_come_first_served(tmp_path, monkeypatch):
+    """A thread that releases the only slot and asks again at once does not starve one already
+    waiting (the waiter's ticket is older); a ticket left by a process that no longer exists is ignored."""
+    from fpe.slots import slot as _slot
+    monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
+    monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "1")
+    (tmp_path / "slots").mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "slots" / f"wait-{0:020d}-{dead.pid}-1").touch()  # the oldest ticket, of a finished process
+    order, first = [], threading.Event()
+
+    def greedy():
+        for i in range(5):
+            with _slot():
+                order.append("greedy")
+                first.set()
+                time.sleep(0.15)
+
+    def waiter():
+        first.wait()
+        with _slot():
+            order.append("waiter")
+
+    threads = [threading.Thread(target=greedy), threading.Thread(target=waiter)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert order.index("waiter") == 1, order
+    assert not list((tmp_path / "slots").glob("wait-*"))  # no ticket left behind
