@@ -154,9 +154,14 @@ _build/src/%.ipynb: notebooks/%.py | $(STAMP)
 
 # Executed notebooks of the chosen profile; the book renders these (commit them for PROFILE=paper).
 book/%.ipynb: _build/src/%.ipynb $(FORCE_EXEC) | $(STAMP)
-	start=$$(date +%s.%N) && status=0
-	FPE_CHAPTER=$* $(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
-	  -p profile $(PROFILE) -p progress False $< $@ || status=$$?
+	start=$$(date +%s.%N)
+	for try in 1 2 3; do  # a kernel that died before its first cell (a port race of parallel starts) is started again
+	  status=0
+	  FPE_CHAPTER=$* $(BIN)/papermill --kernel python3 --cwd notebooks --execution-timeout $(TIMEOUT) --log-level WARNING \
+	    -p profile $(PROFILE) -p progress False $< $@ || status=$$?
+	  if [ $$status -eq 0 ] || $(PY) -m fpe.book.nbclean --started $@; then break; fi
+	  echo "$*: the kernel stopped before the first cell ran (try $$try of 3)" >&2 && sleep $$try
+	done
 	if [ -n "$${FPE_JOB_LOG:-}" ]; then echo "{\"chapter\": \"$*\", \"start\": $$start, \"end\": $$(date +%s.%N), \"status\": $$status}" >> "$$FPE_JOB_LOG.chapters"; fi
 	if [ $$status -ne 0 ]; then exit $$status; fi
 	$(PY) -m fpe.book.nbclean $@
