@@ -174,20 +174,26 @@ ifeq ($(filter help setup clean system-check lint-workflows,$(MAKECMDGOALS)),)
 -include _build/deps.mk
 endif
 
-# Recompute every notebook. Whole-book scheduling: every chapter starts at once (longest first) and
-# submits its cached computations as jobs (fpe.jobs, one thread each); they and every other cached
-# computation of all chapters share JOBS book-wide slots (fpe.slots; default: the CPU cores), so every
-# core stays busy until the last one ends.
+# Recompute every notebook. Whole-book scheduling: first the chapters that time the machine (those
+# that hold fpe.slots.exclusive, found in the sources), one at a time and alone, so that no other
+# chapter's kernel start, imports or analysis shares the cores while they time; then every other
+# chapter at once (longest first), each submitting its cached computations as jobs (fpe.jobs, one
+# thread each); they and every other cached computation of all chapters share JOBS book-wide slots
+# (fpe.slots; default: the CPU cores), so every core stays busy until the last one ends.
 # The jobs' times go to _build/jobs.jsonl; the summary and critical path are printed at the end, failed
 # chapters included (marked).
 # JOBS=1 runs one job at a time. On a Dask cluster: FPE_DASK_SCHEDULER=tcp://host:8786 make execute.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 JOB_LOG := _build/jobs.jsonl
+TIMING_CHAPTERS := $(basename $(notdir $(shell grep -l -F 'with exclusive()' $(SOURCES) /dev/null)))
+TIMED := $(filter $(TIMING_CHAPTERS:%=book/%.ipynb),$(EXECUTED))
+UNTIMED := $(filter-out $(TIMED),$(EXECUTED))
 execute: | $(STAMP)
 	rm -rf _build/slots && mkdir -p _build/slots && : > $(JOB_LOG) && : > $(JOB_LOG).chapters
 	start=$$(date +%s) && status=0
-	FPE_JOB_SLOTS=$(abspath _build/slots) FPE_JOB_SLOT_COUNT=$(JOBS) FPE_JOBS=$(JOBS) FPE_JOB_LOG=$(abspath $(JOB_LOG)) \
-	  $(MAKE) --no-print-directory -j$(words $(EXECUTED)) FORCE_EXEC=FORCE $(EXECUTED) || status=$$?
+	export FPE_JOB_SLOTS=$(abspath _build/slots) FPE_JOB_SLOT_COUNT=$(JOBS) FPE_JOBS=$(JOBS) FPE_JOB_LOG=$(abspath $(JOB_LOG))
+	for nb in $(TIMED); do $(MAKE) --no-print-directory FORCE_EXEC=FORCE $$nb || status=$$?; done
+	$(if $(UNTIMED),$(MAKE) --no-print-directory -j$(words $(UNTIMED)) FORCE_EXEC=FORCE $(UNTIMED) || status=$$?)
 	echo "make execute: $$(( $$(date +%s) - start )) s for $(words $(EXECUTED)) chapters with $(JOBS) job slots"
 	$(PY) -m fpe.jobs report $(JOB_LOG)
 	exit $$status
