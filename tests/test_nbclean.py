@@ -47,12 +47,13 @@ FAKE_PAPERMILL = """#!/usr/bin/env bash
 # fake papermill: the last two arguments are input and output; behaviour from $FAKE_PM_PLAN, one
 # word per call: "race" (output written, no cell ran, exit 1), "error" (a cell ran and failed), "ok"
 out="${@: -1}"; n=$(( $(cat "$FAKE_PM_COUNT" 2>/dev/null || echo 0) + 1 )); echo $n > "$FAKE_PM_COUNT"
-what=$(echo $FAKE_PM_PLAN | cut -d' ' -f$n)
-case $what in
-  race) echo '{"cells": [{"cell_type": "code", "execution_count": null, "metadata": {}, "outputs": [], "source": ""}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}' > "$out"; echo "zmq.error.ZMQError: Address already in use" >&2; exit 1;;
-  error) echo '{"cells": [{"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [], "source": ""}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}' > "$out"; exit 1;;
-  ok) echo '{"cells": [{"cell_type": "code", "execution_count": 1, "metadata": {}, "outputs": [], "source": ""}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}' > "$out"; exit 0;;
+case $(echo $FAKE_PM_PLAN | cut -d' ' -f$n) in
+  race) count=null rc=1; echo "zmq.error.ZMQError: Address already in use" >&2;;
+  error) count=1 rc=1;;
+  ok) count=1 rc=0;;
 esac
+echo '{"cells": [{"cell_type": "code", "execution_count": '$count', "metadata": {}, "outputs": [], "source": ""}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}' > "$out"
+exit $rc
 """
 
 
