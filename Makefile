@@ -162,7 +162,11 @@ book/%.ipynb: _build/src/%.ipynb $(FORCE_EXEC) | $(STAMP)
 	  if [ $$status -eq 0 ] || $(PY) -m fpe.book.nbclean --started $@; then break; fi
 	  echo "$*: the kernel stopped before the first cell ran (try $$try of 3)" >&2 && sleep $$try
 	done
-	if [ -n "$${FPE_JOB_LOG:-}" ]; then echo "{\"chapter\": \"$*\", \"start\": $$start, \"end\": $$(date +%s.%N), \"status\": $$status}" >> "$$FPE_JOB_LOG.chapters"; fi
+	if [ -n "$${FPE_JOB_LOG:-}" ]; then  # with the CPU seconds (user + system) of everything the chapter ran: bash's `times`
+	  times > $@.times  # in this shell, not a pipe's subshell (whose children's times start at zero)
+	  cpu=$$(tail -n 1 $@.times | awk '{gsub(",", "."); split($$1, u, "m"); split($$2, s, "m"); printf "%.1f", u[1] * 60 + u[2] + s[1] * 60 + s[2]}') && rm -f $@.times
+	  echo "{\"chapter\": \"$*\", \"start\": $$start, \"end\": $$(date +%s.%N), \"status\": $$status, \"cpu_s\": $$cpu}" >> "$$FPE_JOB_LOG.chapters"
+	fi
 	if [ $$status -ne 0 ]; then exit $$status; fi
 	$(PY) -m fpe.book.nbclean $@
 

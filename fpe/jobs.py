@@ -194,35 +194,41 @@ def run_jobs(jobs: Sequence[Job], *, n_jobs: int | None = None, progress: bool =
 
 def critical_path(log: str | os.PathLike) -> str:
     """A summary of a ``FPE_JOB_LOG``: per chapter its jobs' span and busy time, the longest job, and
-    how full the slots were (the book's critical path is the chapter whose last job ends last)."""
+    how full the slots were; then from ``FPE_JOB_LOG.chapters`` (written by ``make execute``) each
+    chapter's wall time and CPU time, and the book's critical path (the chapter whose run ends last)."""
     records = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
-    if not records:
-        return "no jobs ran (everything was cached)"
-    t0 = min(r["start"] for r in records)
-    t1 = max(r["end"] for r in records)
-    busy = sum(r["end"] - r["start"] for r in records)
-    by: dict[str, list[dict]] = {}
-    for r in records:
-        by.setdefault(r["chapter"] or "?", []).append(r)
-    lines = [f"{len(records)} jobs, {busy / 60:.1f} job-minutes in {(t1 - t0) / 60:.1f} minutes of wall time "
-             f"(mean {busy / (t1 - t0):.2f} jobs running at once)",
-             "chapter: first job start -> last job end (minutes from the first job), job-minutes, longest job (minutes)"]
-    for chapter, rs in sorted(by.items(), key=lambda kv: -max(r["end"] for r in kv[1])):
-        s, e = min(r["start"] for r in rs), max(r["end"] for r in rs)
-        longest = max(rs, key=lambda r: r["end"] - r["start"])
-        lines.append(f"  {chapter}: {(s - t0) / 60:.1f} -> {(e - t0) / 60:.1f}, {sum(r['end'] - r['start'] for r in rs) / 60:.1f}, "
-                     f"{longest['job']} {(longest['end'] - longest['start']) / 60:.1f}")
-    last = max(records, key=lambda r: r["end"])
-    lines.append(f"the last job to end: {last['job']} of {last['chapter'] or '?'}")
     chapters_log = Path(f"{log}.chapters")
     chapters = [json.loads(line) for line in chapters_log.read_text().splitlines() if line.strip()] if chapters_log.is_file() else []
+    lines = [] if records else ["no jobs ran (everything was cached)"]
+    if records:
+        t0 = min(r["start"] for r in records)
+        t1 = max(r["end"] for r in records)
+        busy = sum(r["end"] - r["start"] for r in records)
+        by: dict[str, list[dict]] = {}
+        for r in records:
+            by.setdefault(r["chapter"] or "?", []).append(r)
+        lines += [f"{len(records)} jobs, {busy / 60:.1f} job-minutes in {(t1 - t0) / 60:.1f} minutes of wall time "
+                  f"(mean {busy / max(t1 - t0, 1e-9):.2f} jobs running at once)",
+                  "chapter: first job start -> last job end (minutes from the first job), job-minutes, longest job (minutes)"]
+        for chapter, rs in sorted(by.items(), key=lambda kv: -max(r["end"] for r in kv[1])):
+            s, e = min(r["start"] for r in rs), max(r["end"] for r in rs)
+            longest = max(rs, key=lambda r: r["end"] - r["start"])
+            lines.append(f"  {chapter}: {(s - t0) / 60:.1f} -> {(e - t0) / 60:.1f}, {sum(r['end'] - r['start'] for r in rs) / 60:.1f}, "
+                         f"{longest['job']} {(longest['end'] - longest['start']) / 60:.1f}")
+        last = max(records, key=lambda r: r["end"])
+        lines.append(f"the last job to end: {last['job']} of {last['chapter'] or '?'}")
     if chapters:
-        c0 = min(c["start"] for c in chapters)
-        lines.append("chapters (wall time, start -> end in minutes from the first start):")
+        c0, c1 = min(c["start"] for c in chapters), max(c["end"] for c in chapters)
+        lines.append("chapters (wall time, start -> end in minutes from the first start, CPU minutes: user + system of all its processes):")
         for c in sorted(chapters, key=lambda c: -c["end"]):
             failed = f", FAILED (exit {c['status']})" if c.get("status", 0) else ""
+            cpu = f", {c['cpu_s'] / 60:.1f} CPU-min" if "cpu_s" in c else ""
             lines.append(f"  {c['chapter']}: {(c['end'] - c['start']) / 60:.1f} min ({(c['start'] - c0) / 60:.1f} -> "
-                         f"{(c['end'] - c0) / 60:.1f}){failed}")
+                         f"{(c['end'] - c0) / 60:.1f}){cpu}{failed}")
+        if all("cpu_s" in c for c in chapters):
+            cpu_s = sum(c["cpu_s"] for c in chapters)
+            lines.append(f"all chapters: {cpu_s / 60:.1f} CPU-minutes in {(c1 - c0) / 60:.1f} minutes of wall time "
+                         f"(mean {cpu_s / max(c1 - c0, 1e-9):.2f} cores busy)")
         end = max(chapters, key=lambda c: c["end"])
         lines.append(f"critical path: {end['chapter']}, whose run ends the book's computing at "
                      f"{(end['end'] - c0) / 60:.1f} min")

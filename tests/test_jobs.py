@@ -105,11 +105,15 @@ def test_slots_bound_the_jobs_running_at_once_across_processes(fresh_cache, tmp_
         assert b["start"] >= a["end"] - 1e-3
     assert records[0]["job"].endswith((":0", ":1"))  # the two costliest (i = 3, 2) were submitted first
     (tmp_path / "jobs.jsonl.chapters").write_text(
-        json.dumps({"chapter": "toy", "start": records[0]["start"] - 1, "end": records[-1]["end"] + 1, "status": 0}) + "\n"
-        + json.dumps({"chapter": "broken", "start": records[0]["start"], "end": records[0]["start"] + 2, "status": 1}) + "\n")
+        json.dumps({"chapter": "toy", "start": records[0]["start"] - 1, "end": records[-1]["end"] + 1, "status": 0, "cpu_s": 90}) + "\n"
+        + json.dumps({"chapter": "broken", "start": records[0]["start"], "end": records[0]["start"] + 2, "status": 1, "cpu_s": 30}) + "\n")
     text = critical_path(log)
     assert "4 jobs" in text and "critical path: toy" in text
     assert "broken: 0.0 min" in text and "FAILED (exit 1)" in text and text.count("FAILED") == 1  # failed chapters are listed too
+    assert "toy: " in text and ", 1.5 CPU-min" in text and "all chapters: 2.0 CPU-minutes in" in text
+    log.write_text("")  # everything cached: the chapters are still reported
+    text = critical_path(log)
+    assert text.startswith("no jobs ran") and "critical path: toy" in text and "all chapters: 2.0 CPU-minutes" in text
 
 
 def test_exclusive_waits_for_running_jobs(tmp_path, monkeypatch):

@@ -50,7 +50,7 @@ out="${@: -1}"; n=$(( $(cat "$FAKE_PM_COUNT" 2>/dev/null || echo 0) + 1 )); echo
 case $(echo $FAKE_PM_PLAN | cut -d' ' -f$n) in
   race) count=null rc=1; echo "zmq.error.ZMQError: Address already in use" >&2;;
   error) count=1 rc=1;;
-  ok) count=1 rc=0;;
+  ok) count=1 rc=0; i=0; while (( i < 500000 )); do (( i++ )); done;;  # some CPU time (the chapter's, for the job log)
 esac
 echo '{"cells": [{"cell_type": "code", "execution_count": '$count', "metadata": {}, "outputs": [], "source": ""}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}' > "$out"
 exit $rc
@@ -80,9 +80,13 @@ def test_the_notebook_rule_restarts_a_kernel_that_died_before_its_first_cell(tmp
     (tmp_path / "venv/.installed").write_text("")
     env = dict(os.environ, FAKE_PM_PLAN=plan, FAKE_PM_COUNT=str(tmp_path / "count"), FPE_SYSTEM_CHECKED="1",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env.pop("FPE_JOB_LOG", None)
+    env["FPE_JOB_LOG"] = str(tmp_path / "jobs.jsonl")
     proc = subprocess.run(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "VENV=venv",
                            "book/x.ipynb"], env=env, capture_output=True, text=True, timeout=120)
     assert int((tmp_path / "count").read_text()) == calls, proc.stderr
     assert (proc.returncode == 0) == ok, proc.stderr
     assert (tmp_path / "book/x.ipynb").exists() == ok  # a failed chapter leaves no notebook (.DELETE_ON_ERROR)
+    record, = [json.loads(line) for line in (tmp_path / "jobs.jsonl.chapters").read_text().splitlines()]
+    assert record["chapter"] == "x" and (record["status"] == 0) == ok
+    assert record["cpu_s"] >= (0.3 if "ok" in plan else 0)  # the stand-in's busy loop, measured from the rule's shell
+    assert not list((tmp_path / "book").glob("*.times"))
