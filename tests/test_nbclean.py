@@ -62,7 +62,8 @@ exit $rc
                                              ("error ok", 1, False), ("ok", 1, True)])
 def test_the_notebook_rule_restarts_a_kernel_that_died_before_its_first_cell(tmp_path, plan, calls, ok):
     """`make book/NAME.ipynb` (the Makefile's own rule, with a stand-in papermill) runs papermill
-    again only when no cell ran, at most three times; a failure inside a cell is not repeated."""
+    again only when no cell ran, at most three times; a failure inside a cell is not repeated. With
+    FPE_JOB_LOG set it logs the chapter once, with its status and CPU seconds."""
     for d in ("notebooks", "book", "fpe"):
         (tmp_path / d).mkdir()
     (tmp_path / "notebooks/x.py").write_text("# %%\n1\n")
@@ -79,8 +80,7 @@ def test_the_notebook_rule_restarts_a_kernel_that_died_before_its_first_cell(tmp
     (tmp_path / "_build/deps.mk").write_text("")
     (tmp_path / "venv/.installed").write_text("")
     env = dict(os.environ, FAKE_PM_PLAN=plan, FAKE_PM_COUNT=str(tmp_path / "count"), FPE_SYSTEM_CHECKED="1",
-               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    env["FPE_JOB_LOG"] = str(tmp_path / "jobs.jsonl")
+               FPE_JOB_LOG=str(tmp_path / "jobs.jsonl"), PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run(["make", "--no-print-directory", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "VENV=venv",
                            "book/x.ipynb"], env=env, capture_output=True, text=True, timeout=120)
     assert int((tmp_path / "count").read_text()) == calls, proc.stderr
