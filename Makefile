@@ -23,8 +23,10 @@ LONGEST_FIRST := 09_cnn 03_load_sweeps 05_real_data 07_deep_mlp 08_controls 08_m
 ORDERED := $(filter $(NAMES),$(LONGEST_FIRST)) $(filter-out $(LONGEST_FIRST),$(NAMES))
 EXECUTED := $(ORDERED:%=book/%.ipynb)
 QUICK := $(NAMES:%=_build/quick/%.ipynb)
-# Each executed notebook depends on its source and on the fpe files it really imports, transitively
-# (fpe/deps.py walks the import statements; no hand-kept list): _build/deps.mk holds those rules.
+# Each executed notebook depends on its source and on the science hash of the fpe files it really
+# imports, transitively (fpe/runtime/deps.py walks the import statements; no hand-kept list): one stamp
+# per chapter, _build/hash/NAME, rewritten only when that hash changes (a docstring or an edit under
+# fpe/runtime/ or fpe/book/ leaves it alone); _build/deps.mk holds the rules.
 FPE_FILES := $(shell find fpe -name '*.py' -o -name '*.c')
 JB_FLAGS := -W --keep-going --all
 
@@ -172,18 +174,18 @@ book/%.ipynb: _build/src/%.ipynb $(FORCE_EXEC) | $(STAMP)
 
 _build/deps.mk: $(FPE_FILES) $(SOURCES)
 	mkdir -p $(@D)
-	$(PYTHON) fpe/deps.py makefile $(SOURCES) > $@
+	$(PYTHON) fpe/runtime/deps.py makefile $(SOURCES) > $@
 
 ifeq ($(filter help setup clean system-check lint-workflows,$(MAKECMDGOALS)),)
 -include _build/deps.mk
 endif
 
 # Recompute every notebook. Whole-book scheduling: first the chapters that time the machine (those
-# that hold fpe.slots.exclusive, found in the sources), one at a time and alone, so that no other
+# that hold fpe.runtime.slots.exclusive, found in the sources), one at a time and alone, so that no other
 # chapter's kernel start, imports or analysis shares the cores while they time; then every other
-# chapter at once (longest first), each submitting its cached computations as jobs (fpe.jobs, one
+# chapter at once (longest first), each submitting its cached computations as jobs (fpe.runtime.jobs, one
 # thread each); they and every other cached computation of all chapters share JOBS book-wide slots
-# (fpe.slots; default: the CPU cores), so every core stays busy until the last one ends.
+# (fpe.runtime.slots; default: the CPU cores), so every core stays busy until the last one ends.
 # The jobs' times go to _build/jobs.jsonl; the summary and critical path are printed at the end, failed
 # chapters included (marked).
 # JOBS=1 runs one job at a time. On a Dask cluster: FPE_DASK_SCHEDULER=tcp://host:8786 make execute.
@@ -199,7 +201,7 @@ execute: | $(STAMP)
 	for nb in $(TIMED); do $(MAKE) --no-print-directory FORCE_EXEC=FORCE $$nb || status=$$?; done
 	$(if $(UNTIMED),$(MAKE) --no-print-directory -j$(words $(UNTIMED)) FORCE_EXEC=FORCE $(UNTIMED) || status=$$?)
 	echo "make execute: $$(( $$(date +%s) - start )) s for $(words $(EXECUTED)) chapters with $(JOBS) job slots"
-	$(PY) -m fpe.jobs report $(JOB_LOG)
+	$(PY) -m fpe.book.jobreport $(JOB_LOG)
 	exit $$status
 
 book: execute

@@ -30,7 +30,7 @@ from torch import nn
 
 import fpe
 from fpe.experiments.boolean import BooleanSetup, boolean_data
-from fpe.mlp import init_mlp
+from fpe.method.mlp import init_mlp
 from fpe.repro import generator, set_determinism
 from fpe.tasks import clause_groups
 from fpe.training import native

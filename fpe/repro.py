@@ -1,4 +1,4 @@
-"""Reproducibility helpers: seeds, CPU determinism, environment report, reference checks.
+"""Reproducibility: seeds and CPU determinism (the paper, as we read it, section 4: paired seeds).
 
 Every random draw in ``fpe`` comes from a ``torch.Generator`` derived from an integer seed and a
 purpose tag (:func:`generator`), so a model's data, init, split and minibatch order depend only on
@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import platform
 import random
-import subprocess
-import sys
 
 import numpy as np
 import torch
 
-__all__ = ["PURPOSES", "stream", "SEED_BASES", "seeds", "derive_seed", "generator", "seed_everything", "set_determinism", "environment", "check", "ReferenceMismatch"]
+__all__ = ["PURPOSES", "stream", "SEED_BASES", "seeds", "derive_seed", "generator", "seed_everything", "set_determinism"]
 
 
 # Reported runs use seeds the calibration never saw (the calibration chapter uses the "calibration" block).
@@ -86,84 +83,3 @@ def set_determinism(threads: int | None = None) -> int:
     # memory; fpe never reads it, and the extra writes cost time in every training step.
     torch.utils.deterministic.fill_uninitialized_memory = False
     return int(threads)
-
-
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """The device a chapter trains on: ``"auto"`` is the first CUDA GPU where there is one, else the
-    CPU; ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` as asked (a GPU that is not there is an error)."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from exc
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for, but torch sees no CUDA GPU here; use 'auto' or 'cpu'")
-    return dev
-
-
-def _git_commit() -> str | None:
-    try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        return out.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment() -> dict:
-    """What a result was computed with: Python, torch, NumPy, CPU, threads, the CUDA device present
-    (``None`` when there is none), git commit."""
-    from . import __version__
-
-    return {
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "fpe": __version__,
-        "platform": platform.platform(),
-        "cpu": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "deterministic": torch.are_deterministic_algorithms_enabled(),
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "git_commit": _git_commit(),
-    }
-
-
-class ReferenceMismatch(AssertionError):
-    """A recomputed number fell outside the tolerance of its stored reference."""
-
-
-def check(name: str, value: float, reference: float, tolerance: float) -> float:
-    """Raise :class:`ReferenceMismatch` unless ``|value - reference| <= tolerance``; return the gap.
-
-    Args:
-        name: what is compared (appears in the error).
-        value: the recomputed number.
-        reference: the stored reference.
-        tolerance: the allowed absolute difference (>= 0), stated explicitly by the caller.
-    """
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
-    gap = abs(float(value) - float(reference))
-    if not gap <= tolerance:  # also catches NaN
-        raise ReferenceMismatch(
-            f"{name}: recomputed {value:.6g} differs from the stored reference {reference:.6g} by "
-            f"{gap:.3g} > tolerance {tolerance:.3g}. If the change is intended, regenerate the "
-            f"references with `make references` and commit them."
-        )
-    return gap

@@ -19,13 +19,13 @@ Partition models (the ``model`` argument):
     are independent.
 ``"balanced"``
     a uniformly random partition of the ``d`` inputs into children of fixed sizes ``n_0..n_{alpha-1}``
-    (sampling without replacement). This is what :func:`fpe.splits.random_assignment` draws for
+    (sampling without replacement). This is what :func:`fpe.method.splits.random_assignment` draws for
     ``fpe.expand(split="random")``: child ``c`` gets ``n_c = ceil((d - c) / alpha)`` inputs
     (:func:`group_sizes`; sizes differ by at most one when ``alpha`` does not divide ``d``).
     Probabilities are hypergeometric: a given set of ``j`` inputs lies inside child ``c`` with
     probability ``n_c^(j) / d^(j)`` (falling factorials).
 ``"clause"``
-    the clause split of :func:`fpe.splits.clause_assignment`: whole clauses are dealt to children,
+    the clause split of :func:`fpe.method.splits.clause_assignment`: whole clauses are dealt to children,
     child ``c`` getting ``g_c = ceil((m - c) / alpha)`` clauses, in a uniformly random order per
     parent. No clause is ever cut; the collisions are fixed numbers (``sum_c C(g_c, 2)`` pairs per
     parent).
@@ -94,7 +94,7 @@ def _out(x: Fraction, exact: bool):
 
 
 def group_sizes(d: int, alpha: int) -> list[int]:
-    """Child sizes of a balanced partition of ``d`` inputs, as :func:`fpe.splits.random_assignment`
+    """Child sizes of a balanced partition of ``d`` inputs, as :func:`fpe.method.splits.random_assignment`
     makes them: child ``c`` gets the positions ``p < d`` with ``p % alpha == c``."""
     _check_int("d", d, 1)
     _check_int("alpha", alpha, 1)
@@ -104,7 +104,7 @@ def group_sizes(d: int, alpha: int) -> list[int]:
 
 
 def clause_counts(m: int, alpha: int) -> list[int]:
-    """Clauses per child under the clause split (:func:`fpe.splits.clause_assignment`)."""
+    """Clauses per child under the clause split (:func:`fpe.method.splits.clause_assignment`)."""
     _check_int("m", m, 1)
     _check_int("alpha", alpha, 1)
     if alpha > m:

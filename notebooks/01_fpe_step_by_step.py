@@ -71,15 +71,15 @@ from IPython.display import Markdown, display
 import fpe
 from fpe.book.results import Results
 from fpe.experiments.boolean import BooleanSetup, boolean_data
-from fpe.expand import split_copy
-from fpe.mlp import init_mlp, linear_layers
-from fpe.plot import weights_before_after
+from fpe.method.expand import split_copy
+from fpe.method.mlp import init_mlp, linear_layers
+from fpe.book.plot import weights_before_after
 from fpe.repro import generator, set_determinism
 from fpe.tasks import clause_groups
 from fpe.training.stacked import StackedMLP, Trainer
-from fpe.plot import use_style
+from fpe.book.plot import use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {"quick": dict(epochs=100), "paper": dict(epochs=1000)}  # epochs over the house 4096 training samples
 if profile not in PROFILES:
@@ -114,7 +114,7 @@ print(f"dense test accuracy after {EPOCHS} epochs: {acc_dense:.1f} %, non-zero w
 # %% [markdown]
 # ## 2. Split: children partition the parent's incoming connections
 #
-# `fpe.expand.split_copy` performs steps 1-3 without the prune. With the **clause split** the four
+# `fpe.method.expand.split_copy` performs steps 1-3 without the prune. With the **clause split** the four
 # inputs of a clause always go to the same child; with the **random split** each parent's inputs
 # are dealt to its children by a balanced random partition, drawn independently per parent.
 # The children of parent `p` are rows `p*alpha ... p*alpha + alpha - 1`.

@@ -83,12 +83,12 @@ from fpe.book.results import Results
 from fpe.experiments.boolean import BooleanSetup, boolean_datasets, run_boolean
 from fpe.experiments.schedule import DENSE, Variant
 from fpe.metrics import accuracy_per_nonzero, benjamini_hochberg, paired_pvalue, relative_improvement
-from fpe.plot import accuracy_by_variant
+from fpe.book.plot import accuracy_by_variant
 from fpe.repro import seeds, set_determinism
 from fpe.tasks import count_threshold_accuracy
-from fpe.plot import use_style
+from fpe.book.plot import use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {  # samples seen per phase: the paper's 1000 epochs over 4096 samples (quick: 100 epochs)
     "quick": dict(seeds=3, samples=4096 * 100),

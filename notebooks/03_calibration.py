@@ -95,9 +95,9 @@ from fpe.experiments.schedule import DENSE, Variant
 from fpe.metrics import benjamini_hochberg
 from fpe.repro import seeds, set_determinism
 from fpe.tasks import count_threshold_accuracy
-from fpe.plot import use_style
+from fpe.book.plot import use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 8, sens_seeds=2),

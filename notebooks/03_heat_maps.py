@@ -81,9 +81,9 @@ from fpe.experiments.boolean import BooleanSetup, run_sweep
 from fpe.experiments.schedule import DENSE, Variant
 from fpe.repro import seeds, set_determinism
 from fpe.metrics import benjamini_hochberg
-from fpe.plot import annotate_cells, use_style
+from fpe.book.plot import annotate_cells, use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 4),

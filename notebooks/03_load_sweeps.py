@@ -84,11 +84,11 @@ from fpe.experiments.boolean import BooleanSetup, run_sweep
 from fpe.experiments.schedule import DENSE, Variant
 from fpe.interference import fit_r2, off_block_fraction
 from fpe.metrics import accuracy_per_nonzero, benjamini_hochberg, mean_std
-from fpe.plot import weight_image
+from fpe.book.plot import weight_image
 from fpe.repro import seeds, set_determinism
-from fpe.plot import color, use_style
+from fpe.book.plot import color, use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, samples_per_phase=4096 * 4),

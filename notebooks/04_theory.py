@@ -75,12 +75,12 @@ from fpe import theory
 from fpe.book.results import Results
 from fpe.experiments.boolean import BooleanSetup, run_boolean
 from fpe.experiments.schedule import DENSE, Variant
-from fpe.mlp import init_mlp, linear_layers
+from fpe.method.mlp import init_mlp, linear_layers
 from fpe.repro import generator, seeds, set_determinism
 from fpe.tasks import clause_groups
-from fpe.plot import use_style
+from fpe.book.plot import use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(mc_draws=2, seeds=3, samples=4096 * 100),  # samples seen per training phase,
@@ -125,7 +125,7 @@ print(f"profile={profile}: {cfg['mc_draws']} x {MC_PARENTS} parents per Monte Ca
 # collides) the collision probability drops by exactly $\alpha^{-(2k-1)}$.
 #
 # **Balanced partition** (what `fpe.expand(split="random")` draws, via
-# `fpe.splits.random_assignment`): a uniformly random partition into children of fixed sizes
+# `fpe.method.splits.random_assignment`): a uniformly random partition into children of fixed sizes
 # $n_c = \lceil (d-c)/\alpha \rceil$ (all equal to $d/\alpha$ when $\alpha$ divides $d$). Now the
 # inputs are drawn *without replacement*: $j$ given inputs all land in child $c$ with probability
 # $n_c^{\underline{j}} / d^{\underline{j}}$ (falling factorials, $n^{\underline{j}} = n(n-1)\cdots(n-j+1)$), so
@@ -147,7 +147,7 @@ print(f"profile={profile}: {cfg['mc_draws']} x {MC_PARENTS} parents per Monte Ca
 # $\alpha$ per child, multiply by $h$ per layer). The unsplit parent ($\alpha = 1$) has all
 # $\binom{m}{2}$ pairs.
 #
-# **Clause split** (`fpe.splits.clause_assignment`): whole clauses are dealt to the children,
+# **Clause split** (`fpe.method.splits.clause_assignment`): whole clauses are dealt to the children,
 # child $c$ getting $g_c = \lceil (m-c)/\alpha \rceil$ of them, in a random order per parent. No
 # clause is ever cut, and the collisions are not random: $\sum_c \binom{g_c}{2}$ pairs per parent,
 # so two given clauses collide with probability $\sum_c g_c(g_c-1) / (m(m-1))$.

@@ -38,7 +38,7 @@
 # of classifiers plus 15 of embeddings. Embeddings are then read from `.cache/embeddings/` and
 # finished widths are cached too, so a re-run takes a minute. The
 # timings recorded at the end of the chapter are those of the run that produced this page. Each
-# width is one job (`fpe.jobs`), so the chapter run alone trains widths on every core.
+# width is one job (`fpe.runtime.jobs`), so the chapter run alone trains widths on every core.
 # The `device` parameter trains on a GPU where there is one (Colab); this book's numbers were
 # computed on the CPU (the provenance page's environment table says where each chapter ran). On a
 # GPU the numbers differ within float summation order, so the final reference check reports the
@@ -85,7 +85,7 @@ imagenet_dir = ""  # @param {type:"string"}  (setting "paper": your ImageNet fol
 # set's mean and std; the EfficientNet-Lite0 features (1280-d, images resized to 64 px, ImageNet
 # normalisation, global average pool) are projected to CLIP's 512 dimensions by a fixed seeded
 # Gaussian random projection; the Gram split clusters the rows of `W1^T W1` with k-means and
-# rebalances to equal groups (`fpe.gram`). Training subsets are class-stratified and seeded; every
+# rebalances to equal groups (`fpe.method.gram`). Training subsets are class-stratified and seeded; every
 # variant of a seed sees the same data and minibatch order.
 #
 # **What the `paper` profile cuts, and why.** The schedule, the seeds (5), the splits and both
@@ -136,10 +136,11 @@ from fpe.datasets.features import cifar10_features, fashion_features, wordnet_fe
 from fpe.experiments.realdata import sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import accuracy_per_nonzero
-from fpe.repro import pick_device, set_determinism
-from fpe.plot import color, percent_symlog, use_style
+from fpe.repro import set_determinism
+from fpe.runtime.device import pick_device
+from fpe.book.plot import color, percent_symlog, use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=3, epochs=5, fashion_train=2000, fashion_test=2000, fashion_widths=[3, 8],

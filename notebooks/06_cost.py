@@ -95,11 +95,11 @@ from IPython.display import Markdown, display
 
 from fpe.book.results import Results
 from fpe.cost import bench
-from fpe.jobs import exclusive
+from fpe.runtime.jobs import exclusive
 from fpe.repro import set_determinism
-from fpe.plot import use_style
+from fpe.book.plot import use_style
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(grid=dict(sizes=((512, 32), (4096, 1024)), alphas=(4,), batches=(1, 8), budget=0.2, max_rounds=7),
@@ -147,7 +147,7 @@ print("max |form - masked dense| on integer-valued layers:", exact)
 # point is measured again for longer, with two threads and with one.
 
 # %%
-with exclusive():  # under `make execute`, no job of any other chapter runs while this times (fpe.jobs)
+with exclusive():  # under `make execute`, no job of any other chapter runs while this times (fpe.runtime.jobs)
     full = bench.run_all(cfg, grid_threads=(BENCH_THREADS, 1), head=HEAD, head_threads=(BENCH_THREADS, 1),
                          head_budget=PROFILES[profile]["head_budget"], progress=progress)
 grids = full["grid"]  # {"2": ..., "1": ...}

@@ -34,7 +34,7 @@
 # thread the `paper` profile takes about 5 minutes from an empty cache, the one-time embedding and
 # the learning-rate calibration included (the times of the run that produced this page are
 # computed at the end); embeddings and finished widths are cached under `.cache/`, so a re-run
-# takes seconds. Each width is one job (`fpe.jobs`): run alone, the chapter trains widths on every
+# takes seconds. Each width is one job (`fpe.runtime.jobs`): run alone, the chapter trains widths on every
 # core. The `device` parameter puts the classifiers on a GPU where there is one (Colab); the book's
 # numbers were computed on the CPU (the environment table of the provenance page says where), and on
 # a GPU the numbers differ within float summation order, so the final reference check reports
@@ -110,10 +110,11 @@ from fpe.datasets.features import wordnet_features
 from fpe.experiments.realdata import sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import benjamini_hochberg, paired_pvalue
-from fpe.plot import color, percent_symlog, use_style
-from fpe.repro import pick_device, seeds, set_determinism
+from fpe.book.plot import color, percent_symlog, use_style
+from fpe.repro import seeds, set_determinism
+from fpe.runtime.device import pick_device
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, epochs=15, depth=7, classes=30, per_class=40, widths=[6, 16]),
@@ -371,13 +372,7 @@ for h in WIDTHS:
                     label=f"{data.name} (for ImageNet-1k), 5-layer MLP, h={h}: relative improvement, {v.label}",
                     note=f"ours on {data.name} glosses substitutes for ImageNet-1k through CLIP" if pv is not None else None)
 timings["total_notebook"] = time.perf_counter() - T_START
-COLD = results.run_record()["cold_seconds"]  # this run if it read nothing from the cache, else the latest such run
-if COLD is not None:
-    timings["cold_run"] = COLD
-for name, sec in timings.items():
-    results.add(f"seconds_{name}", [sec], label=f"wall time (s): {name.replace('_', ' ')}" +
-                (" (the latest run from an empty cache)" if name == "cold_run" else " (cached parts cost nothing)"),
-                unit="s", checked=False)
+COLD = results.add_timings(timings)  # with the latest run from an empty cache
 results.meta.update(seeds=SEEDS, profile_config=cfg, lr=LR, lr_grid=list(LR_GRID), calibration_seeds=CALIBRATION_SEEDS,
                     calibration_train_acc={f"{lr:g}": cal_train[lr] for lr in LR_GRID}, batch_size=BATCH, hidden_layers=LAYERS, table_width=table_h,
                     variants=[v.key for v in VARIANTS], threads=THREADS,

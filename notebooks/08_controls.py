@@ -96,10 +96,10 @@ from fpe.book.verdicts import half_width
 from fpe.experiments.boolean import BooleanSetup, run_sweep
 from fpe.experiments.schedule import DENSE, Variant
 from fpe.metrics import benjamini_hochberg, mean_std, paired_pvalue
-from fpe.plot import color, use_style
+from fpe.book.plot import color, use_style
 from fpe.repro import seeds, set_determinism
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, epochs=4),
@@ -381,13 +381,7 @@ display(Markdown("\n".join(rows)))
 
 # %%
 timings["total_notebook"] = time.perf_counter() - T_START
-COLD = results.run_record()["cold_seconds"]  # this run if it read nothing from the cache, else the latest such run
-if COLD is not None:
-    timings["cold_run"] = COLD
-for name, sec in timings.items():
-    results.add(f"seconds_{name}", [sec], label=f"wall time (s): {name.replace('_', ' ')}" +
-                (" (the latest run from an empty cache)" if name == "cold_run" else " (cached parts cost nothing)"),
-                unit="s", checked=False)
+results.add_timings(timings)  # with the latest run from an empty cache
 
 
 def fmt_tests(keys, diffs, ps, qs, dirs):
@@ -444,7 +438,7 @@ of the Boolean task.
 **Not covered here:** DropConnect at the same budget, children with overlapping inputs, masks that move after the split,
 and classes per neuron: the later version's other controls, in chapter 08_more_controls.
 
-**Cost.** This run took {timings['total_notebook']:.0f} s of wall time; {f"the latest run of this profile from an empty cache took {COLD:.0f} s ({COLD / 60:.1f} min)" if COLD is not None else "no run from an empty cache is recorded"}
+**Cost.** This run took {timings['total_notebook']:.0f} s of wall time; {results.cold_text()}
 ({THREADS} training thread(s)).
 """
 display(Markdown(SUMMARY))

@@ -90,7 +90,7 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 # **[house] DropConnect.** The wide net has `alpha * h` = 16 dense hidden units, initialised from the
 # warm net by copying each parent `alpha` times with its incoming weights whole and its outgoing
 # weights divided by `alpha` (so it computes the warm net's function), then trained with a fresh
-# Adam. Its keep rate is `fpe.sparsity.dropconnect_keep(n_dense, n_wide)` = `1 / alpha`, so the
+# Adam. Its keep rate is `fpe.method.sparsity.dropconnect_keep(n_dense, n_wide)` = `1 / alpha`, so the
 # **expected** non-zero count of every training step equals the dense count (`tests/test_controls.py`
 # checks this statistically). Masks are resampled every step on both layers, and weights are
 # rescaled by `1 / keep` at training time (inverted DropConnect), so the test-time net uses its full
@@ -101,7 +101,7 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 #
 # **[house] Overlap.** Child `c` of a parent first gets its share of the ordinary random split (the
 # same draws), then `round(r * n_other)` of the inputs of its siblings' shares, at random
-# (`fpe.sparsity.overlap_assignment`); children copy the parent's weights on their inputs and its
+# (`fpe.method.sparsity.overlap_assignment`); children copy the parent's weights on their inputs and its
 # outgoing weights, as FPE does; one global magnitude prune over both layers keeps the dense count.
 # `r` = 0 is the random split itself; `r` = 1 gives every child all inputs.
 #
@@ -110,7 +110,7 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 # the smallest magnitude and regrows as many among the positions inactive before the drop: **SET**
 # at random, **RigL** where the dense gradient of that step's minibatch is largest. Grown weights
 # start at zero, with zeroed Adam moments; the mask count of every layer stays exact
-# (`fpe.sparsity.regrow`). Grown weights that get no gradient (into a unit whose other side is empty)
+# (`fpe.method.sparsity.regrow`). Grown weights that get no gradient (into a unit whose other side is empty)
 # stay zero, so the non-zero count can end below the budget; it is recorded.
 #
 # **[house] Classes per neuron.** WordNet-100 (chapter 05's gloss embeddings through MiniLM, the
@@ -138,10 +138,10 @@ from fpe.experiments.boolean import BooleanSetup
 from fpe.experiments.controls import boolean_controls, classes_sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import benjamini_hochberg, mean_std, paired_pvalue, relative_improvement
-from fpe.plot import color, use_style
+from fpe.book.plot import color, use_style
 from fpe.repro import seeds, set_determinism
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, epochs=4, ms=[8], cut_epochs=8, wn_classes=10, wn_per_class=40, class_counts=[5, 10],
@@ -183,7 +183,7 @@ def direction(mean, q, sign=1):
 # ## Train the Boolean controls
 #
 # One `fpe.experiments.controls.boolean_controls` call: per clause count one cached job (run on every
-# core, `fpe.jobs`) with the dense warm-up, then every variant of every seed as one stack, plus the
+# core, `fpe.runtime.jobs`) with the dense warm-up, then every variant of every seed as one stack, plus the
 # narrow dense nets with and without DropConnect; and the same at the first `m` with the paper's full
 # epochs (the cut check).
 
@@ -484,13 +484,7 @@ display(Markdown("\n".join(rows)))
 # %%
 timings["total_notebook"] = time.perf_counter() - T_START
 CPU = time.process_time() - CPU_START
-COLD = results.run_record()["cold_seconds"]
-if COLD is not None:
-    timings["cold_run"] = COLD
-for name, sec in timings.items():
-    results.add(f"seconds_{name}", [sec], label=f"wall time (s): {name.replace('_', ' ')}" +
-                (" (the latest run from an empty cache)" if name == "cold_run" else " (cached parts cost nothing)"),
-                unit="s", checked=False)
+results.add_timings(timings)  # with the latest run from an empty cache
 results.add("seconds_cpu_this_run", [CPU], unit="s", checked=False, label="CPU time of the kernel for this run (s; cached parts and jobs run in worker processes cost nothing here)")
 BOOL_CPU = sum(i["cpu_seconds"] for i in [*infos.values(), info_cut])
 results.add("seconds_cpu_boolean_jobs", [BOOL_CPU], unit="s", checked=False,
@@ -549,7 +543,7 @@ The paper ran this sweep on CIFAR-100 through CLIP; ours is the WordNet substitu
 
 **Cost.** The Boolean jobs cost {BOOL_CPU / 60:.1f} core-minutes of CPU when they were computed (wherever they ran); this run's kernel
 used {CPU / 60:.1f} core-minutes ({timings['total_notebook']:.0f} s of wall time; cached parts and work in job worker processes are not in it);
-{f"the latest run of this profile from an empty cache took {COLD:.0f} s of wall time" if COLD is not None else "no run from an empty cache is recorded"}
+{results.cold_text()}
 ({THREADS} training thread(s)).
 """
 display(Markdown(SUMMARY))

@@ -25,7 +25,7 @@
 #
 # - **(a) the head's hidden layer** over the jointly trained backbone (ids `head_`), the later
 #   version's setting as far as it is described;
-# - **(b) the channels of both convolution layers** (`fpe.conv.expand_cnn`, ids `channel_`), a
+# - **(b) the channels of both convolution layers** (`fpe.method.conv.expand_cnn`, ids `channel_`), a
 #   question the paper leaves open.
 #
 # Two claims are tested: the gain over dense is positive at every width (paired t-tests over
@@ -33,7 +33,7 @@
 # paired difference smallest minus largest width, ids `small_minus_large_`). Every number is recorded
 # with no paper value (`paper=None`) and labelled as on a substitute.
 #
-# **Prerequisites.** Chapter 01 (the method) and the CNN form of FPE in `fpe.conv`. Runs on its own.
+# **Prerequisites.** Chapter 01 (the method) and the CNN form of FPE in `fpe.method.conv`. Runs on its own.
 # The models train as one batched program (`fpe.training.cnn`, grouped convolutions over an
 # instances dimension). The `paper` profile is cut to fit about 8 CPU core-minutes (the cuts are
 # listed below and one of them is measured); finished runs are cached under `.cache/`.
@@ -83,7 +83,7 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 # held-out block `fpe.repro.seeds(n)`. Relative improvement is `(acc_FPE - acc_dense) / acc_dense * 100 %`
 # per seed, on the 10,000 CIFAR-10 test images (quick profile: a fixed random 1,000 of them).
 #
-# **[house]** Where FPE acts. (a) head: `fpe.conv.expand_cnn` on the head (`Linear(4w, w)`, ReLU,
+# **[house]** Where FPE acts. (a) head: `fpe.method.conv.expand_cnn` on the head (`Linear(4w, w)`, ReLU,
 # `Linear(w, 10)`): each hidden neuron becomes 2 children reading disjoint halves of its inputs, and one
 # magnitude prune over the two head layers restores their non-zero count. (b) channel: `expand_cnn` on
 # the backbone up to the embedding: each filter of both conv layers becomes 2 children, the next
@@ -112,11 +112,11 @@ from fpe.book.results import Results
 from fpe.datasets.loaders import load_cifar10
 from fpe.experiments.cnn import PLACES, CNNSetup, backbone_cnn, channel_fpe, head_fpe, image_tensors, run_cnn
 from fpe.metrics import benjamini_hochberg, mean_std, paired_pvalue, relative_improvement
-from fpe.plot import color, use_style
+from fpe.book.plot import color, use_style
 from fpe.repro import generator, seeds, set_determinism
 from fpe.training.cnn import CNNTrainer, copy_models, fit_per_model
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, widths=[4, 8], n_train=1000, n_test=1000, epochs=1, cut_epochs=2),
@@ -324,7 +324,6 @@ print(f"{len(models)} models: batched {cpu_batched:.2f} s, per-model loop {cpu_l
 timings["total_notebook"] = time.perf_counter() - T_START
 cpu_total = time.process_time() - T_CPU
 RECORD = results.run_record()
-COLD = RECORD["cold_seconds"]
 # the kernel's CPU minutes of the latest run from an empty cache (this run's, or kept from the previous result file)
 _prev = json.loads(results.path.read_text()) if results.path.is_file() else {}
 _prev_cold = _prev.get("meta", {}).get("cpu_minutes_cold")
@@ -371,7 +370,7 @@ set, 32x32 images, the paper's 25 + 25 epochs, FashionMNIST, α = 4 and the Gram
 
 **Cost.** The batched trainer took {cpu_batched:.2f} s of CPU for one epoch of the {len(models)}-model grid over 1,000 images,
 the per-model loop {cpu_loop:.2f} s ({RATIO:.1f}x; {WHY}). This run took {timings['total_notebook']:.0f} s of wall time and
-{cpu_total / 60:.1f} CPU minutes of this kernel ({THREADS} training thread(s)); {f"the latest run of this profile from an empty cache took {COLD:.0f} s of wall time" if COLD is not None else "no run from an empty cache is recorded"}{f" and {CPU_COLD:.1f} CPU minutes" if CPU_COLD is not None else ""}.
+{cpu_total / 60:.1f} CPU minutes of this kernel ({THREADS} training thread(s)); {results.cold_text()}{f" and {CPU_COLD:.1f} CPU minutes" if CPU_COLD is not None else ""}.
 """
 display(Markdown(SUMMARY))
 

@@ -112,10 +112,11 @@ from IPython.display import Markdown, display
 from fpe.book.results import Results
 from fpe.experiments.transformer import N_BLOCKS, FinetuneSetup, expansion_check, finetune, wordnet_glosses
 from fpe.metrics import mean_std, paired_pvalue
-from fpe.plot import color, use_style
-from fpe.repro import pick_device, seeds, set_determinism
+from fpe.book.plot import color, use_style
+from fpe.repro import seeds, set_determinism
+from fpe.runtime.device import pick_device
 
-use_style()  # the book's figure style (fpe.plot)
+use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, per_class_train=2, per_class_test=2, top_blocks=1, epochs=1, check_texts=32),
@@ -245,13 +246,7 @@ for v in order:
 # %%
 timings["total_notebook"] = time.perf_counter() - T_START
 CPU = time.process_time() - CPU_START
-COLD = results.run_record()["cold_seconds"]  # this run if it read nothing from the cache, else the latest such run
-if COLD is not None:
-    timings["cold_run"] = COLD
-for name, sec in timings.items():
-    results.add(f"seconds_{name}", [sec], label=f"wall time (s): {name.replace('_', ' ')}" +
-                (" (the latest run from an empty cache)" if name == "cold_run" else " (cached parts cost nothing)"),
-                unit="s", checked=False)
+results.add_timings(timings)  # with the latest run from an empty cache
 results.add("cpu_seconds_kernel", [CPU], unit="s", checked=False, label="CPU time of this run's kernel (s, all threads)")
 
 
@@ -283,7 +278,7 @@ The paper proposes this experiment but reports no number, so there is nothing to
 one small model, one task and a brief fine-tune, not a test of the paper's claim on large models.
 
 **Cost.** This run took {timings['total_notebook']:.0f} s of wall time and {CPU:.0f} s of CPU in this kernel
-({THREADS} thread(s)); {f"the latest run of this profile from an empty cache took {COLD:.0f} s of wall time" if COLD is not None else "no run from an empty cache is recorded"}.
+({THREADS} thread(s)); {results.cold_text()}.
 """
 display(Markdown(SUMMARY))
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from fpe.conv import expand_cnn
-from fpe.expand import count_nonzero
+from fpe.method.conv import expand_cnn
+from fpe.method.expand import count_nonzero
 from fpe.experiments.cnn import backbone_cnn, channel_fpe, head_fpe
 from fpe.training.cnn import CNNTrainer, StackedCNN, copy_models, evaluate, fit_per_model, shape_key
 

@@ -45,7 +45,7 @@ def test_a_chapter_imports_only_what_its_set_up_installs(source):
     top |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
     assert top - PRESENT <= CORE, f"{source.name} imports {sorted(top - PRESENT - CORE)} beyond the core install"
     uses_datasets = any(p.relative_to(ROOT / "fpe").parts[0] == "datasets" for p in
-                        __import__("fpe.deps", fromlist=["closure"]).closure(source) if p.is_relative_to(ROOT / "fpe"))
+                        __import__("fpe.runtime.deps", fromlist=["closure"]).closure(source) if p.is_relative_to(ROOT / "fpe"))
     assert ("[colab]" in colab.cell(colab.extras_for(source))) == uses_datasets
 
 

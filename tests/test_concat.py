@@ -7,9 +7,9 @@ import torch
 import fpe
 import fpe.training.concat
 import fpe.training.native
-from fpe.mlp import init_mlp
+from fpe.method.mlp import init_mlp
 from fpe.training.concat import ConcatMLP, ConcatTrainer, _segment_sum
-from fpe.mlp import linear_layers
+from fpe.method.mlp import linear_layers
 from fpe.tasks import clause_groups, make_dnf
 from plain import plain_train
 

@@ -1,4 +1,4 @@
-"""Mask mechanics of the later version's controls (fpe.sparsity), the dynamic trainer and the runner."""
+"""Mask mechanics of the later version's controls (fpe.method.sparsity), the dynamic trainer and the runner."""
 import math
 
 import pytest
@@ -8,10 +8,10 @@ import fpe
 from fpe.experiments.boolean import BooleanSetup
 from fpe.experiments.controls import boolean_control_keys, boolean_controls, class_subset
 from fpe.datasets.features import Features
-from fpe.mlp import init_mlp
-from fpe.sparsity import (dropconnect_keep, dropconnect_masks, overlap_assignment, overlap_expand, overlap_fraction,
+from fpe.method.mlp import init_mlp
+from fpe.method.sparsity import (dropconnect_keep, dropconnect_masks, overlap_assignment, overlap_expand, overlap_fraction,
                           regrow)
-from fpe.splits import random_assignment
+from fpe.method.splits import random_assignment
 from fpe.tasks import make_dnf
 from fpe.training.dynamic import DynamicTrainer
 from fpe.training.stacked import StackedMLP, Trainer

@@ -1,4 +1,4 @@
-"""FPE for CNNs (fpe.conv; the paper, as we read it, section 2, "For CNNs the split acts on output channels"):
+"""FPE for CNNs (fpe.method.conv; the paper, as we read it, section 2, "For CNNs the split acts on output channels"):
 counts, child filters, BatchNorm copies, the channel split, fixed masks, MLP consistency, devices, export, errors."""
 import pytest
 import torch
@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fpe
-from fpe.conv import expand_cnn, split_copy_cnn
-from fpe.expand import count_nonzero
+from fpe.method.conv import expand_cnn, split_copy_cnn
+from fpe.method.expand import count_nonzero
 from test_expand import assert_children_partition, assert_masks_fixed_under_adam
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fpe import cache
+from fpe.runtime import cache
 from fpe.datasets.features import Features
 from fpe.experiments import realdata
 from fpe.experiments.realdata import sweep

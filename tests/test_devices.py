@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import fpe
-from fpe.mlp import init_mlp
+from fpe.method.mlp import init_mlp
 from fpe.training import native
 from test_layers import SwiGLU, gen
 
@@ -62,7 +62,7 @@ def test_the_native_trainer_refuses_tensors_outside_cpu_memory_naming_the_device
 
 
 def test_pick_device_names_the_allowed_values():
-    from fpe.repro import pick_device
+    from fpe.runtime.device import pick_device
 
     assert pick_device("cpu") == torch.device("cpu")
     assert pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,4 +1,4 @@
-"""Tests of the encoders and the Gram split (fpe.datasets.encoders, fpe.gram)."""
+"""Tests of the encoders and the Gram split (fpe.datasets.encoders, fpe.method.gram)."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +10,7 @@ from torch import nn
 
 import fpe
 from fpe.datasets import encoders
-from fpe.gram import balanced_groups, gram_assignment
+from fpe.method.gram import balanced_groups, gram_assignment
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +95,7 @@ def test_expand_with_gram_split_keeps_nonzeros():
     assert wide[0].out_features == 8
     w1 = wide[0].weight_orig.detach() if hasattr(wide[0], "weight_orig") else wide[0].weight.detach()
     # the two children of each parent hold disjoint input sets (before the prune)
-    from fpe.expand import split_copy
+    from fpe.method.expand import split_copy
 
     new_w, _ = split_copy(model, 2, "gram", generator=torch.Generator().manual_seed(0))
     nz = new_w[0] != 0

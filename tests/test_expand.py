@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from torch import nn
 
 import fpe
-from fpe.mlp import init_mlp
-from fpe.mlp import check_mlp, linear_layers, weight_masks
+from fpe.method.mlp import init_mlp
+from fpe.method.mlp import check_mlp, linear_layers, weight_masks
 from fpe.tasks import clause_groups
 
 

@@ -12,7 +12,7 @@ from torch.nn.utils import prune
 
 import fpe
 from fpe.cost import inference as inf
-from fpe.mlp import init_mlp
+from fpe.method.mlp import init_mlp
 from fpe.cost.bench import integer_agreement
 
 

@@ -1,4 +1,4 @@
-"""Cached computations as jobs (fpe.jobs): the same bits whatever runs them (this process, loky worker
+"""Cached computations as jobs (fpe.runtime.jobs): the same bits whatever runs them (this process, loky worker
 processes, a local Dask cluster on the loopback interface), cached as they finish, book-wide slots
 that really bound how many run at once, and the critical-path summary."""
 import json
@@ -11,10 +11,11 @@ import time
 import pytest
 import torch
 
-from fpe import cache
+from fpe.runtime import cache
 from fpe.experiments.boolean import BooleanSetup, run_sweep
 from fpe.experiments.schedule import DENSE, Variant
-from fpe.jobs import Job, critical_path, exclusive, n_workers, run_jobs
+from fpe.book.jobreport import critical_path
+from fpe.runtime.jobs import Job, exclusive, n_workers, run_jobs
 
 SMALL = BooleanSetup(n_train=256, n_test=256, batch_size=64, warmup_epochs=3, post_epochs=3, lr=1e-2)
 GRID = {3: [3, 5], 6: [4], 12: [3]}  # three buckets of clause counts: three jobs
@@ -96,7 +97,7 @@ def test_slots_bound_the_jobs_running_at_once_across_processes(fresh_cache, tmp_
     monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "1")
     monkeypatch.setenv("FPE_JOB_LOG", str(log))
     monkeypatch.setenv("FPE_CHAPTER", "toy")
-    jobs = [Job("toy", {"i": i}, lambda i=i: _sleeper(i), module="fpe.jobs", cost=i) for i in range(4)]
+    jobs = [Job("toy", {"i": i}, lambda i=i: _sleeper(i), module="fpe.runtime.jobs", cost=i) for i in range(4)]
     values = run_jobs(jobs, n_jobs=2)
     assert [v["v"].item() for v in values] == [0, 1, 2, 3]
     records = sorted((json.loads(line) for line in log.read_text().splitlines()), key=lambda r: r["start"])
@@ -120,7 +121,7 @@ def test_exclusive_waits_for_running_jobs(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
     monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "2")
     monkeypatch.delenv("FPE_JOB_LOG", raising=False)
-    from fpe.slots import slot as _slot
+    from fpe.runtime.slots import slot as _slot
 
     events = []
 
@@ -153,8 +154,8 @@ def test_bad_arguments_are_named(monkeypatch):
 def test_a_cached_computation_holds_a_slot_and_jobs_inside_it_run_in_place(fresh_cache, tmp_path, monkeypatch):
     """cached() computes inside a book-wide slot; run_jobs called from there runs its jobs in this
     process, one by one (two slots would otherwise deadlock under nesting), with the same bits."""
-    from fpe.cache import cached
-    from fpe.slots import holding
+    from fpe.runtime.cache import cached
+    from fpe.runtime.slots import holding
 
     monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
     monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "1")
@@ -163,10 +164,10 @@ def test_a_cached_computation_holds_a_slot_and_jobs_inside_it_run_in_place(fresh
 
     def outer():
         seen["holding"] = holding()
-        jobs = [Job("toy", {"i": i}, lambda i=i: {"v": torch.tensor([i, os.getpid()])}, module="fpe.jobs") for i in range(3)]
+        jobs = [Job("toy", {"i": i}, lambda i=i: {"v": torch.tensor([i, os.getpid()])}, module="fpe.runtime.jobs") for i in range(3)]
         return {"vals": torch.stack([v["v"] for v in run_jobs(jobs)])}
 
-    out = cached("outer", {"k": 1}, outer, module="fpe.jobs")
+    out = cached("outer", {"k": 1}, outer, module="fpe.runtime.jobs")
     assert seen["holding"] and not holding()
     assert out["vals"][:, 0].tolist() == [0, 1, 2] and set(out["vals"][:, 1].tolist()) == {os.getpid()}
 
@@ -174,7 +175,7 @@ def test_a_cached_computation_holds_a_slot_and_jobs_inside_it_run_in_place(fresh
 def test_slots_serve_waiters_first_come_first_served(tmp_path, monkeypatch):
     """A thread that releases the only slot and asks again at once does not starve one already
     waiting (the waiter's ticket is older); a ticket left by a process that no longer exists is ignored."""
-    from fpe.slots import slot as _slot
+    from fpe.runtime.slots import slot as _slot
     monkeypatch.setenv("FPE_JOB_SLOTS", str(tmp_path / "slots"))
     monkeypatch.setenv("FPE_JOB_SLOT_COUNT", "1")
     (tmp_path / "slots").mkdir()

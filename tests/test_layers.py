@@ -1,4 +1,4 @@
-"""FPE on named layers of any module (fpe.layers; the paper, as we read it, section 2, applied to the
+"""FPE on named layers of any module (fpe.method.layers; the paper, as we read it, section 2, applied to the
 architectures the paper leaves to future work): an MLP block, a SwiGLU block, chains, MiniLM's
 feed-forward blocks, and the errors."""
 import importlib.util
@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import fpe
-from fpe.mlp import init_mlp
+from fpe.method.mlp import init_mlp
 from test_expand import assert_children_partition, assert_masks_fixed_under_adam, assert_outgoing_copies
 
 gen = lambda seed=0: torch.Generator().manual_seed(seed)  # noqa: E731

@@ -222,7 +222,7 @@ def test_clip_pipeline_on_synthetic_cifar100_and_imagenet100(tmp_path, monkeypat
     from fpe.datasets.clip_features import clip_cifar100_features, clip_imagenet100_features
     from fpe.experiments.realdata import sweep
     from fpe.experiments.schedule import DENSE, Schedule, Variant
-    from fpe import cache
+    from fpe.runtime import cache
 
     root = tmp_path / "data"
     write_cifar100(root / pd.CIFAR100_FILE)

@@ -28,7 +28,7 @@ def test_the_layout_table_names_every_module_of_the_package():
     assert len(table.splitlines()) == 2 + len(modules)
     names = {".".join(("fpe", *p.relative_to(ROOT / "fpe").with_suffix("").parts)).removesuffix(".__init__") for p in modules}
     assert all(f"| `{n}` |" in table for n in names)
-    assert table.splitlines()[2].startswith("| `fpe.expand` |")  # the method first
+    assert table.splitlines()[2].startswith("| `fpe.method` |") and table.splitlines()[3].startswith("| `fpe.method.expand` |")  # the method first
     assert all(layer in report.LAYERS for layer in {p.relative_to(ROOT / "fpe").parts[0] for p in modules if p.parent != ROOT / "fpe"})
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from fpe.book.results import Results, recompute_verdict, write_references
 from fpe.book.verdicts import VERDICTS, half_width, paper_uncertainty, verdict
 from fpe.metrics import benjamini_hochberg
-from fpe.repro import SEED_BASES, ReferenceMismatch, check, derive_seed, generator, seeds
+from fpe.book.results import ReferenceMismatch, check
+from fpe.repro import SEED_BASES, derive_seed, generator, seeds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,7 +84,7 @@ def test_reported_seeds_are_disjoint_from_the_calibration_seeds():
     assert not set(seeds(1000, "calibration")) & set(seeds(1000))
     with pytest.raises(ValueError, match="purpose"):
         seeds(3, "tuning")
-    from fpe.deps import closure
+    from fpe.runtime.deps import closure
 
     boolean = ROOT / "fpe" / "experiments" / "boolean.py"  # the runs whose house defaults the calibration chose
     for path in ROOT.glob("results/paper/*.json"):

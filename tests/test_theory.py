@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fpe import theory as T
-from fpe.splits import clause_assignment, random_assignment
+from fpe.method.splits import clause_assignment, random_assignment
 from fpe.tasks import clause_groups
 
 
@@ -23,14 +23,14 @@ def independent_assignments(d, alpha):
 
 
 def balanced_assignments(d, alpha):
-    """Every assignment with the child sizes of fpe.splits.random_assignment, each equally likely
+    """Every assignment with the child sizes of fpe.method.splits.random_assignment, each equally likely
     (a uniform random permutation makes them so)."""
     sizes = T.group_sizes(d, alpha)
     return [a for a in itertools.product(range(alpha), repeat=d) if [a.count(c) for c in range(alpha)] == sizes]
 
 
 def clause_split_assignments(k, m, alpha):
-    """Every outcome of fpe.splits.clause_assignment: a random order of the clauses, position p -> child p % alpha."""
+    """Every outcome of fpe.method.splits.clause_assignment: a random order of the clauses, position p -> child p % alpha."""
     out = []
     for order in itertools.permutations(range(m)):
         a = [None] * (k * m)
@@ -187,8 +187,8 @@ def test_bad_input_names_the_parameter(call, name):
 
 def test_support_statistics_on_fpe_expand_masks():
     import fpe
-    from fpe.mlp import init_mlp
-    from fpe.mlp import linear_layers
+    from fpe.method.mlp import init_mlp
+    from fpe.method.mlp import linear_layers
 
     k, m, h = 2, 4, 6
     model = init_mlp([k * m, h, 1], torch.Generator().manual_seed(0))

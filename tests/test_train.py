@@ -2,8 +2,8 @@
 import torch
 
 import fpe
-from fpe.mlp import init_mlp
-from fpe.mlp import linear_layers
+from fpe.method.mlp import init_mlp
+from fpe.method.mlp import linear_layers
 from fpe.tasks import make_dnf
 from fpe.training.stacked import StackedMLP, Trainer
 from plain import plain_train

@@ -42,7 +42,7 @@ def test_tiny_finetune_is_paired_cached_and_keeps_the_count(tmp_path, monkeypatc
     assert run["random_a2"]["nonzeros"] == run["dense"]["nonzeros"] == [2 * 384 * 1536] and run["head"]["nonzeros"] == [0]
     for v in run["variants"]:
         assert 0 <= run[v]["test_acc"][0] <= 100 and len(run[v]["losses"][0]) == 1
-    from fpe import cache
+    from fpe.runtime import cache
 
     hits = cache.COUNTS["hits"]
     assert tr.finetune(setup, [5])["dense"]["test_acc"] == run["dense"]["test_acc"] and cache.COUNTS["hits"] == hits + 1

@@ -46,8 +46,8 @@ EXTRA_OF = {"datasets": "colab"}  # a chapter importing fpe.<subpackage> needs t
 
 
 def extras_for(source: Path) -> str:
-    """The pip extras a chapter needs, from the fpe modules it really imports (:func:`fpe.deps.closure`)."""
-    from ..deps import PACKAGE_DIR, closure
+    """The pip extras a chapter needs, from the fpe modules it really imports (:func:`fpe.runtime.deps.closure`)."""
+    from ..runtime.deps import PACKAGE_DIR, closure
 
     parts = {p.relative_to(PACKAGE_DIR).parts[0] for p in closure(Path(source)) if p.is_relative_to(PACKAGE_DIR)}
     return ",".join(sorted({EXTRA_OF[p] for p in parts if p in EXTRA_OF}))

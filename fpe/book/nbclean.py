@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..paths import atomic_write_text
+from ..runtime.paths import atomic_write_text
 
 
 def clean(path: str | os.PathLike) -> None:

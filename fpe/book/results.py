@@ -19,18 +19,43 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from .. import cache
-from ..deps import code_hash
+from ..runtime import cache
+from ..runtime.deps import code_hash, file_hashes
 from ..metrics import mean_std
-from ..paths import atomic_write_text, project_root
-from ..repro import check, environment
+from ..runtime.paths import atomic_write_text, project_root
+from ..runtime.provenance import environment
 from ..training import native
 from .verdicts import effect_ratio, verdict
 from .verdicts import paper_uncertainty as paper_uncertainty_of
 
-__all__ = ["Number", "Results", "recompute_verdict", "measure_gaps", "write_gaps", "reference_tolerance", "write_references"]
+__all__ = ["ReferenceMismatch", "check", "Number", "Results", "recompute_verdict", "measure_gaps", "write_gaps", "reference_tolerance", "write_references"]
 
 PROFILES = ("quick", "paper")
+
+
+class ReferenceMismatch(AssertionError):
+    """A recomputed number fell outside the tolerance of its stored reference."""
+
+
+def check(name: str, value: float, reference: float, tolerance: float) -> float:
+    """Raise :class:`ReferenceMismatch` unless ``|value - reference| <= tolerance``; return the gap.
+
+    Args:
+        name: what is compared (appears in the error).
+        value: the recomputed number.
+        reference: the stored reference.
+        tolerance: the allowed absolute difference (>= 0), stated explicitly by the caller.
+    """
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance!r}")
+    gap = abs(float(value) - float(reference))
+    if not gap <= tolerance:  # also catches NaN
+        raise ReferenceMismatch(
+            f"{name}: recomputed {value:.6g} differs from the stored reference {reference:.6g} by "
+            f"{gap:.3g} > tolerance {tolerance:.3g}. If the change is intended, regenerate the "
+            f"references with `make references` and commit them."
+        )
+    return gap
 
 
 @dataclass
@@ -165,13 +190,19 @@ class Results:
         return self.root / "notebooks" / f"{self.notebook}.py"
 
     def code_hash(self) -> str | None:
-        """:func:`fpe.deps.code_hash` of the chapter's source and every ``fpe`` file it imports (the
-        hash the cache keys use); ``None`` when the source is not in this project."""
+        """:func:`fpe.runtime.deps.code_hash` of the chapter's source: the science hash of it and every
+        ``fpe`` science file it imports (the hash the cache keys use); ``None`` when the source is not
+        in this project."""
         return code_hash(self.source_path) if self.source_path.is_file() else None
+
+    def code_files(self) -> dict[str, str] | None:
+        """:func:`fpe.runtime.deps.file_hashes` of the chapter's source: one hash per file, so that a
+        stale result names the file that changed."""
+        return file_hashes(self.source_path) if self.source_path.is_file() else None
 
     def run_record(self) -> dict:
         """This run: seconds since the chapter created its :class:`Results`, its cache hits and misses
-        (:data:`fpe.cache.COUNTS`), and the seconds of the latest cold run (a run that read nothing from
+        (:data:`fpe.runtime.cache.COUNTS`), and the seconds of the latest cold run (a run that read nothing from
         the cache; kept from the previous result file while runs read it)."""
         hits = cache.COUNTS["hits"] - self._counts0["hits"]
         misses = cache.COUNTS["misses"] - self._counts0["misses"]
@@ -181,12 +212,31 @@ class Results:
             cold = json.loads(self.path.read_text()).get("run", {}).get("cold_seconds")
         return {"seconds": seconds, "cache_hits": hits, "cache_misses": misses, "cold_seconds": cold}
 
+    def add_timings(self, timings: dict[str, float]) -> float | None:
+        """Record a chapter's wall times (``{part: seconds}``, never checked against references) and the
+        latest run of this profile from an empty cache (``cold_run``, from :meth:`run_record`); returns
+        that cold run's seconds, or ``None`` when none is recorded."""
+        cold = self.run_record()["cold_seconds"]
+        if cold is not None:
+            timings["cold_run"] = cold
+        for name, sec in timings.items():
+            self.add(f"seconds_{name}", [sec], label=f"wall time (s): {name.replace('_', ' ')}" +
+                     (" (the latest run from an empty cache)" if name == "cold_run" else " (cached parts cost nothing)"),
+                     unit="s", checked=False)
+        return cold
+
+    def cold_text(self) -> str:
+        """The Cost sentence's clause on the latest run of this profile from an empty cache."""
+        cold = self.run_record()["cold_seconds"]
+        return (f"the latest run of this profile from an empty cache took {cold:.0f} s ({cold / 60:.1f} min) of wall time"
+                if cold is not None else "no run from an empty cache is recorded")
+
     def to_dict(self) -> dict:
-        return {"notebook": self.notebook, "profile": self.profile, "code_hash": self.code_hash(), "run": self.run_record(),
+        return {"notebook": self.notebook, "profile": self.profile, "code_hash": self.code_hash(), "code_files": self.code_files(), "run": self.run_record(),
                 "meta": self.meta, "environment": self.environment(), "numbers": [asdict(n) for n in self.numbers.values()]}
 
     def environment(self) -> dict:
-        """:func:`fpe.repro.environment` plus where this chapter computed: ``device`` (set
+        """:func:`fpe.runtime.provenance.environment` plus where this chapter computed: ``device`` (set
         ``results.device`` in a chapter that trains elsewhere than the CPU) and the Boolean trainer's
         backend (the fused C epoch, or PyTorch ops where it is unavailable or ``FPE_NATIVE=0``)."""
         return {**environment(), "device": str(self.device), "training_backend": "native" if native.available() else "torch"}
@@ -207,7 +257,7 @@ class Results:
     def check_references(self) -> dict[str, float]:
         """Compare every recorded number with ``references/<profile>/<notebook>.json``.
 
-        Raises :class:`~fpe.repro.ReferenceMismatch` on the first number outside its stored tolerance,
+        Raises :class:`ReferenceMismatch` on the first number outside its stored tolerance,
         and ``FileNotFoundError``/``KeyError`` when a reference is missing. Returns the gaps. On a
         device other than the CPU (``results.device``) it prints how many numbers lie outside the
         tolerances, which were measured on the CPU, and raises nothing.

@@ -40,9 +40,10 @@ import torch
 import torch.nn.functional as F
 
 from . import inference as inf
-from ..mlp import init_mlp
-from ..expand import expand
-from ..repro import environment, generator
+from ..method.mlp import init_mlp
+from ..method.expand import expand
+from ..repro import generator
+from ..runtime.provenance import environment
 
 __all__ = ["BenchConfig", "bench_threads", "time_interleaved", "memory_bandwidth", "matmul_gflops", "expanded_pair",
            "run_grid", "integer_agreement", "ratio_table", "save_json", "load_json", "headline"]
@@ -367,7 +368,7 @@ def ratio_table(data: dict, *, forms: Sequence[str] | None = None) -> str:
 
 
 def save_json(data: dict, path) -> None:
-    from ..paths import atomic_write_text
+    from ..runtime.paths import atomic_write_text
 
     atomic_write_text(path, json.dumps(data, indent=1) + "\n")
 

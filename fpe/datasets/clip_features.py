@@ -7,7 +7,7 @@ into 512-d image embeddings (``encode_image``, unnormalised), which are then sta
 training set's mean and std **[house]**, as the substitutes of :mod:`fpe.datasets.features` are.
 The encoder runs on the device of ``model`` (a GPU where the reader has one); images are resized to
 224 px (bicubic) and normalised with CLIP's mean and std. Embeddings are cached as float16 by
-:func:`fpe.cache.cached`, keyed by the data set, the subset, the encoder's identity and this code.
+:func:`fpe.runtime.cache.cached`, keyed by the data set, the subset, the encoder's identity and this code.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..cache import cached
+from ..runtime.cache import cached
 from .encoders import CLIP_MEAN, CLIP_STD, CLIP_SHA256, clip_model, preprocess_images
 from .features import Features, standardise, stratified_subset
 

@@ -12,7 +12,7 @@ The paper trains its classifiers on frozen CLIP ViT (512-d) image embeddings. Of
   model is built from ``open_clip``'s own model config and classes without ``open_clip``'s
   torchvision-based transforms (our preprocessing is plain torch), so torchvision is not needed.
 
-Embeddings are cached on disk by :mod:`fpe.datasets.features` (:func:`fpe.cache.cached`).
+Embeddings are cached on disk by :mod:`fpe.datasets.features` (:func:`fpe.runtime.cache.cached`).
 :func:`random_projection` is the fixed seeded Gaussian projection to CLIP's 512 dimensions.
 """
 from __future__ import annotations

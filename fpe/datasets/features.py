@@ -10,7 +10,7 @@ Feature sets (each a :class:`Features`, inputs float32, labels int64):
   likewise **[house]**.
 
 Subsets are stratified and seeded (:func:`stratified_subset`); embeddings are cached as float16 by
-:func:`fpe.cache.cached`, keyed by the code of this module and what it imports (the encoders and loaders).
+:func:`fpe.runtime.cache.cached`, keyed by the code of this module and what it imports (the encoders and loaders).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..cache import cached
+from ..runtime.cache import cached
 from ..repro import derive_seed
 from .encoders import efficientnet_lite0, minilm, random_projection
 

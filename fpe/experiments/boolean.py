@@ -26,10 +26,10 @@ from typing import Sequence
 
 import torch
 
-from ..jobs import Job, run_jobs
-from ..expand import expand
+from ..runtime.jobs import Job, run_jobs
+from ..method.expand import expand
 from ..interference import feature_capacity, mean_abs_cosine
-from ..mlp import init_mlp
+from ..method.mlp import init_mlp
 from ..repro import generator, stream
 from ..tasks import DEFAULT_RULE, clause_groups, make_dnf
 from ..training.concat import ConcatMLP, ConcatTrainer
@@ -170,7 +170,7 @@ def run_sweep(setup: BooleanSetup, grid: dict[int, Sequence[int]], seeds: Sequen
     """The FPE schedule of ``setup`` (its ``m`` and ``h`` are ignored) on every cell of ``grid``
     (clause count -> hidden widths) for every seed and variant; returns a
     :class:`~fpe.experiments.schedule.Run` with a cell per ``(m, h, variant key)`` (dense always
-    included). Each bucket of clause counts is one cached job (:func:`fpe.jobs.run_jobs`: on every
+    included). Each bucket of clause counts is one cached job (:func:`fpe.runtime.jobs.run_jobs`: on every
     core, or a cluster), keyed by the code this module imports."""
     seeds, variants = list(seeds), list(variants)
     variants = [DENSE] + [v for v in variants if v.split != "dense"]

@@ -13,7 +13,7 @@ with its own optimiser state (the schedule of :mod:`fpe.experiments.schedule`). 
 
 - ``"head"`` (:func:`head_fpe`): the head's hidden layer (``w`` neurons) becomes ``alpha * w`` children
   over the jointly trained backbone, the later version's setting as far as it is described;
-- ``"channel"`` (:func:`channel_fpe`): the channels of both conv layers (:func:`fpe.conv.expand_cnn` on
+- ``"channel"`` (:func:`channel_fpe`): the channels of both conv layers (:func:`fpe.method.conv.expand_cnn` on
   the backbone up to the embedding, whose ``Linear`` copies its inputs for the children), the head untouched.
 
 In both, one global magnitude prune over the expanded part restores its non-zero count exactly, so
@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cache import cached
-from ..conv import expand_cnn
-from ..expand import count_nonzero
+from ..runtime.cache import cached
+from ..method.conv import expand_cnn
+from ..method.expand import count_nonzero
 from ..repro import generator, stream
 from ..training.cnn import CNNTrainer, copy_models, evaluate
 

@@ -10,12 +10,12 @@ variants after the warm-up, all on the reference trainer with :class:`fpe.traini
 - ``wide_dc``: the ``alpha``-wide dense net (each parent copied ``alpha`` times with its incoming
   weights whole and its outgoing weights divided by ``alpha``, so it computes the warm net's function)
   trained with DropConnect at the keep rate that makes the expected non-zero count the dense count
-  (:func:`fpe.sparsity.dropconnect_keep`);
+  (:func:`fpe.method.sparsity.dropconnect_keep`);
 - ``clause_a{alpha}``, ``random_a{alpha}``: FPE with fixed masks (the house split streams);
-- ``overlap_r{r}``: random FPE with children overlapping by ``r`` (:func:`fpe.sparsity.overlap_expand`,
+- ``overlap_r{r}``: random FPE with children overlapping by ``r`` (:func:`fpe.method.sparsity.overlap_expand`,
   drawn from the random split's stream, so ``r = 0`` is ``random_a{alpha}`` itself);
 - ``set_{split}_a{alpha}``, ``rigl_{split}_a{alpha}``: the FPE nets with masks that move
-  (:func:`fpe.sparsity.regrow`).
+  (:func:`fpe.method.sparsity.regrow`).
 
 Every variant of a seed sees the same data, initialisation and minibatch order (paired design).
 
@@ -32,11 +32,11 @@ from typing import Sequence
 import torch
 
 from ..datasets.features import Features
-from ..expand import expand
-from ..jobs import Job, run_jobs
-from ..mlp import init_mlp
+from ..method.expand import expand
+from ..runtime.jobs import Job, run_jobs
+from ..method.mlp import init_mlp
 from ..repro import generator, stream
-from ..sparsity import dropconnect_keep, overlap_expand
+from ..method.sparsity import dropconnect_keep, overlap_expand
 from ..tasks import clause_groups
 from ..training.dynamic import DynamicTrainer
 from ..training.stacked import StackedMLP
@@ -150,7 +150,7 @@ def boolean_controls(cells: Sequence[tuple[BooleanSetup, int]], seeds: Sequence[
     :func:`boolean_control_keys`; numbers only) and an info dict (the wide DropConnect keep rate, the
     dense and wide weight counts, the number of mask updates, the CPU seconds of the job's process when it was
     computed). Each cell is one cached job
-    (:func:`fpe.jobs.run_jobs`: on every core, or a cluster), keyed by the code this module imports.
+    (:func:`fpe.runtime.jobs.run_jobs`: on every core, or a cluster), keyed by the code this module imports.
     """
     seeds = list(seeds)
     _check("alpha", alpha, 2, integer=True)

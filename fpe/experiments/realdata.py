@@ -3,7 +3,7 @@
 One-hidden-layer classifiers on fixed input features (:mod:`fpe.datasets.features`), trained with the
 paper's real-data schedule (25 epochs dense, FPE, 25 more; dense baseline 50) by
 :func:`~fpe.experiments.schedule.run_schedule`, one call per hidden width, each width one
-cached job (:func:`fpe.jobs.run_jobs`: on every core or a cluster, keyed by the code this module imports).
+cached job (:func:`fpe.runtime.jobs.run_jobs`: on every core or a cluster, keyed by the code this module imports).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Sequence
 
 import torch
 
-from ..jobs import Job, run_jobs
+from ..runtime.jobs import Job, run_jobs
 from ..datasets.features import Features
 from .schedule import Run, Schedule, Variant, run_schedule, stacked_data
 

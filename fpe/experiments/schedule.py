@@ -23,10 +23,10 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ..expand import expand
+from ..method.expand import expand
 from ..interference import fold_change
 from ..metrics import paired_pvalue, relative_improvement
-from ..mlp import init_mlp
+from ..method.mlp import init_mlp
 from ..repro import stream
 from ..training.stacked import StackedMLP, Trainer
 
@@ -153,7 +153,7 @@ class Run:
         return Run(list(self.seeds), {k: c.without_models() for k, c in self.cells.items()})
 
     def to_state(self) -> dict:
-        """Plain containers and tensors (for :func:`fpe.cache.cached`)."""
+        """Plain containers and tensors (for :func:`fpe.runtime.cache.cached`)."""
         return {"seeds": list(self.seeds), "cells": [[list(k), c.to_state()] for k, c in self.cells.items()]}
 
     @classmethod

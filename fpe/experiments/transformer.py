@@ -21,7 +21,7 @@ companion's version of it **[house]**, sized for a 2-core CPU:
   trains: what fine-tuning the blocks adds). Dropout is off (every module in eval mode), so the
   seed's draws are the only randomness.
 
-Each seed's run is cached on disk (:func:`fpe.cache.cached`), keyed by the setup and the code of this module.
+Each seed's run is cached on disk (:func:`fpe.runtime.cache.cached`), keyed by the setup and the code of this module.
 """
 from __future__ import annotations
 
@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..cache import cached
-from ..layers import PRUNES, expand_layers
+from ..runtime.cache import cached
+from ..method.layers import PRUNES, expand_layers
 from ..repro import stream
-from ..splits import SPLITS
+from ..method.splits import SPLITS
 
 __all__ = ["FinetuneSetup", "load_minilm", "ffn_pairs", "nonzeros", "expansion_check", "finetune", "wordnet_glosses",
            "TASK", "N_BLOCKS"]

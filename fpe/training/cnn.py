@@ -10,7 +10,7 @@ statistics), and pooling and elementwise modules act per channel anyway. After t
 features become ``(I, B, F)`` and every ``Linear`` is one ``torch.baddbmm``. Shapes: conv weights
 ``(I, out, in, kh, kw)``, linear weights ``(I, out, in)``, biases and norm parameters ``(I, out)``,
 inputs ``(I, B, C, H, W)``. A weight may carry a fixed 0/1 mask (FPE's sparsity pattern, the
-``weight_mask`` that :func:`fpe.conv.expand_cnn` attaches).
+``weight_mask`` that :func:`fpe.method.conv.expand_cnn` attaches).
 
 :class:`CNNTrainer` trains a list of models of any shapes: they are grouped per shape into one
 :class:`StackedCNN` each, and every step draws one minibatch per seed, shared by all models of
@@ -25,7 +25,7 @@ masked ``weight_orig`` gets a zero gradient). :func:`fit_per_model` is the plain
 
 Accepted modules: ``Conv2d`` (``groups=1``, any stride, padding, dilation, ``padding_mode="zeros"``),
 ``BatchNorm2d`` (affine, tracking running statistics with a float momentum), ``MaxPool2d``,
-``AvgPool2d``, the elementwise modules of :data:`fpe.mlp.ELEMENTWISE` without parameters, one
+``AvgPool2d``, the elementwise modules of :data:`fpe.method.mlp.ELEMENTWISE` without parameters, one
 ``Flatten(1, -1)`` and ``Linear``. Everything runs on the device of the data and the models.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..metrics import accuracy
-from ..mlp import ELEMENTWISE
+from ..method.mlp import ELEMENTWISE
 
 __all__ = ["StackedCNN", "CNNTrainer", "fit_per_model", "evaluate", "shape_key", "copy_models"]
 
@@ -246,7 +246,7 @@ class CNNTrainer:
     the same optimiser state. The trained weights are written back into ``models`` after every fit.
 
     Args:
-        models: ``nn.Sequential`` CNNs (any mix of shapes; FPE masks from :func:`fpe.conv.expand_cnn`
+        models: ``nn.Sequential`` CNNs (any mix of shapes; FPE masks from :func:`fpe.method.conv.expand_cnn`
             stay fixed). Put them in train mode with ``model.train()``.
         x: training images ``(N, C, H, W)`` float; y: labels ``(N,)`` integer (one data set for all).
         seed_index: ``(len(models),)`` the seed of each model: models of one seed see the same minibatches.

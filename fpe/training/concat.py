@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..metrics import accuracy
-from ..mlp import check_mlp
+from ..method.mlp import check_mlp
 from .stacked import batch_order
 
 __all__ = ["ConcatMLP", "ConcatTrainer", "step_flops"]

@@ -5,12 +5,12 @@ paper, as we read it, section 7, items 4 and 6).
 same data, minibatch order and loss) with two per-instance options:
 
 - ``keep`` ``(I,)``: DropConnect keep rate (1 = none). Every step draws a fresh 0/1 mask per weight
-  (:func:`fpe.sparsity.dropconnect_masks`) and the forward pass uses ``w * mask / keep`` (inverted
+  (:func:`fpe.method.sparsity.dropconnect_masks`) and the forward pass uses ``w * mask / keep`` (inverted
   DropConnect: the rescaling happens at training time, so the test-time net uses the full weights
   unchanged). Gradients reach only the kept weights of the step.
 - ``regrow`` (one of ``None``, ``"set"``, ``"rigl"`` per instance): every ``every`` steps, up to
   step ``stop``, each masked layer of the instance drops and regrows a ``fraction`` of its active
-  weights (:func:`fpe.sparsity.regrow`; RigL scores the dense gradient of that step's minibatch);
+  weights (:func:`fpe.method.sparsity.regrow`; RigL scores the dense gradient of that step's minibatch);
   grown weights start at zero with their Adam moments reset. The masks stay exact in count.
 
 The fused native trainer (:mod:`fpe.training.concat`) has fixed masks only, so the chapters run
@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..sparsity import REGROW, dropconnect_masks, regrow
+from ..method.sparsity import REGROW, dropconnect_masks, regrow
 from .stacked import StackedMLP, Trainer, batch_order, loss_per_instance
 
 __all__ = ["DynamicTrainer", "forward_weights"]

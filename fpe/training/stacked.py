@@ -26,7 +26,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..metrics import accuracy
-from ..mlp import check_mlp, init_mlp, linear_layers
+from ..method.mlp import check_mlp, init_mlp, linear_layers
 
 __all__ = ["StackedMLP", "Trainer", "batch_order", "loss_per_instance"]
 

@@ -9,7 +9,7 @@ incoming connection ``i``. An assignment is disjoint and covering by constructio
 - ``"clause"``: whole groups (clauses) are dealt to children, balanced by group count, in an
   independent random order per parent **[house]**.
 - ``"gram"``: inputs clustered by the rows of ``W^T W`` into ``alpha`` balanced groups, one partition
-  shared by all parents (:mod:`fpe.gram`, **[house]** algorithm).
+  shared by all parents (:mod:`fpe.method.gram`, **[house]** algorithm).
 - a callable ``rule(weight, alpha, generator) -> assignment`` of shape ``(h, fan_in)`` or
   ``(fan_in,)`` (one partition shared by all parents).
 """

@@ -17,11 +17,11 @@ CNN, the steps of :func:`fpe.expand` with a channel in the place of a neuron:
    comes out bit for bit as from :func:`fpe.expand`); every layer first copies its inputs for the
    previous layer's children, then splits **[house]**;
 5. one global magnitude prune over all expanded ``Conv2d`` and ``Linear`` weights restores exactly
-   their original non-zero count (:func:`fpe.expand.count_nonzero`, which counts ``Conv2d`` and ``Linear`` weights; biases and norm parameters are not
+   their original non-zero count (:func:`fpe.method.expand.count_nonzero`, which counts ``Conv2d`` and ``Linear`` weights; biases and norm parameters are not
    counted), with the masks fixed by ``torch.nn.utils.prune.custom_from_mask`` as in :func:`fpe.expand`.
 
 Every ``Conv2d`` and ``Linear`` but the last is hidden (expanded). Between them: the elementwise
-modules of :data:`fpe.mlp.ELEMENTWISE`, ``Dropout2d``, ``MaxPool2d``, ``AvgPool2d``,
+modules of :data:`fpe.method.mlp.ELEMENTWISE`, ``Dropout2d``, ``MaxPool2d``, ``AvgPool2d``,
 ``AdaptiveAvgPool2d``, ``AdaptiveMaxPool2d`` (all act on each channel on its own),
 ``BatchNorm2d`` after a ``Conv2d``, ``BatchNorm1d`` after a ``Linear`` and ``Flatten(1, -1)``.
 Anything else (a grouped or depthwise convolution, a residual model, a reshape) raises a
@@ -44,7 +44,7 @@ __all__ = ["CONV_SPLITS", "expand_cnn", "split_copy_cnn"]
 
 #: Split rules of :func:`expand_cnn`: ``"random"`` (a balanced random partition of each parent's
 #: incoming positions), ``"channel"`` (whole input channels dealt to the children, balanced by
-#: channel count, in a random order per parent) and ``"gram"`` (:mod:`fpe.gram` on the flattened filters).
+#: channel count, in a random order per parent) and ``"gram"`` (:mod:`fpe.method.gram` on the flattened filters).
 CONV_SPLITS = ("random", "channel", "gram")
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 _FIX = ("FPE on a CNN needs an nn.Sequential of Conv2d and Linear layers with only per-channel modules "
@@ -101,7 +101,7 @@ def _plan(model) -> tuple[list[tuple[int, nn.Module, int]], list[tuple[int, int]
             raise bad("it has one slope per channel, a per-channel parameter that FPE would have to copy")
         elif not isinstance(m, (*ELEMENTWISE, nn.Dropout2d)):
             raise bad("it is not a module FPE can track through a CNN (Conv2d, Linear, Flatten, BatchNorm1d/2d, "
-                      f"{', '.join(k.__name__ for k in _POOLS)}, Dropout2d, the elementwise modules of fpe.mlp.ELEMENTWISE)")
+                      f"{', '.join(k.__name__ for k in _POOLS)}, Dropout2d, the elementwise modules of fpe.method.mlp.ELEMENTWISE)")
     if len(layers) < 2:
         raise ValueError(f"model must have at least two Conv2d or Linear layers (one hidden layer); got "
                          f"{', '.join(type(m).__name__ for m in model) or '(empty)'}")
@@ -144,7 +144,7 @@ def split_copy_cnn(model: nn.Sequential, alpha: int, split: str | SplitRule = "r
 
 
 def _split(weights, biases, name: str, m: nn.Module, block: int, alpha: int, split, generator) -> None:
-    """Steps 1-3 on one layer, in place: :func:`fpe.pruning.split_pairs` on its flattened weight."""
+    """Steps 1-3 on one layer, in place: :func:`fpe.method.pruning.split_pairs` on its flattened weight."""
     fan_in = weights[name].shape[1]
     what = "in_channels*kh*kw" if isinstance(m, nn.Conv2d) else "in_features"
     if alpha > fan_in:
@@ -162,7 +162,7 @@ def _split(weights, biases, name: str, m: nn.Module, block: int, alpha: int, spl
 
 
 def _filter_rule(rule: SplitRule, kernel_size: tuple[int, int]) -> SplitRule:
-    """A callable conv split seen by :func:`fpe.pruning.split_pairs`: it gets the filters ``(out, in, kh, kw)``
+    """A callable conv split seen by :func:`fpe.method.pruning.split_pairs`: it gets the filters ``(out, in, kh, kw)``
     and may return ``(out, in, kh, kw)`` or ``(in, kh, kw)``, flattened here to ``(out, fan_in)`` or ``(fan_in,)``."""
     def flat(w: torch.Tensor, alpha: int, generator) -> torch.Tensor:
         a = rule(w.view(w.shape[0], -1, *kernel_size), alpha, generator)

@@ -1,7 +1,7 @@
 """Where the companion keeps its files, and how they are written (never half-written).
 
 :func:`project_root` finds the companion's top folder; :func:`cache_dir` is where finished
-computations are cached (:mod:`fpe.cache`); :func:`atomic_write_text` writes a file through a
+computations are cached (:mod:`fpe.runtime.cache`); :func:`atomic_write_text` writes a file through a
 temporary file and ``os.replace``, so an interrupted run never leaves a truncated file behind.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Every cached computation of a chapter as an independent job, run on every core, or on a cluster.
 
 A :class:`Job` is one cached computation (a sweep bucket, a real-data width): its cache name and
-configuration (:mod:`fpe.cache`), the function that computes it and a cost estimate. :func:`run_jobs`
+configuration (:mod:`fpe.runtime.cache`), the function that computes it and a cost estimate. :func:`run_jobs`
 reads the finished ones from the cache and submits the rest through ``joblib``, longest first; each
 result is written to the cache as soon as it arrives (an interrupted run loses nothing finished).
 Where the jobs run is configuration, not code:
@@ -19,24 +19,22 @@ result does not depend on the backend, the number of workers or the order (``tes
 checks bitwise equality, on a local Dask cluster too).
 
 Whole-book scheduling: when ``FPE_JOB_SLOTS`` names a folder, every job, and every other cached
-computation (:func:`fpe.cache.cached`: embeddings, CNN and transformer runs), first takes one of the
-``FPE_JOB_SLOT_COUNT`` slot files there (:mod:`fpe.slots`), so chapters executed side by side share
+computation (:func:`fpe.runtime.cache.cached`: embeddings, CNN and transformer runs), first takes one of the
+``FPE_JOB_SLOT_COUNT`` slot files there (:mod:`fpe.runtime.slots`), so chapters executed side by side share
 the machine's cores: ``make execute`` starts every chapter at once, longest first, and the jobs of all
 of them together keep every core busy until the last one ends. Jobs submitted from inside a held
 slot run in that process, one by one. :func:`exclusive` takes every slot (a timing measurement runs
 with no cached computation of any chapter running). Each job's times are appended to
 ``FPE_JOB_LOG`` (JSON lines; ``make execute`` adds each chapter's wall time to ``FPE_JOB_LOG.chapters``),
-from which ``python -m fpe.jobs report`` prints every chapter's span and the book's critical path.
+from which ``python -m fpe.book.jobreport`` prints every chapter's span and the book's critical path.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -44,13 +42,13 @@ import torch
 from .cache import COUNTS, cache_path, load_entry, store_entry
 from .slots import exclusive, holding, slot
 
-__all__ = ["Job", "run_jobs", "n_workers", "exclusive", "critical_path"]
+__all__ = ["Job", "run_jobs", "n_workers", "exclusive"]
 
 
 @dataclass
 class Job:
     """One cached computation: ``compute()`` gives the value stored under ``(name, config)`` for the
-    code of ``module`` (see :func:`fpe.cache.cached`); ``cost`` orders the jobs (longest first)."""
+    code of ``module`` (see :func:`fpe.runtime.cache.cached`); ``cost`` orders the jobs (longest first)."""
 
     name: str
     config: dict
@@ -142,7 +140,7 @@ def run_jobs(jobs: Sequence[Job], *, n_jobs: int | None = None, progress: bool =
     jobs = list(jobs)
     for job in jobs:
         if not isinstance(job, Job):
-            raise TypeError(f"jobs must be fpe.jobs.Job instances, got {type(job).__name__}")
+            raise TypeError(f"jobs must be fpe.runtime.jobs.Job instances, got {type(job).__name__}")
     use_cache = os.environ.get("FPE_CACHE", "1") != "0"
     values: list[Any] = [None] * len(jobs)
     todo = []
@@ -190,52 +188,3 @@ def run_jobs(jobs: Sequence[Job], *, n_jobs: int | None = None, progress: bool =
     if bar is not None:
         bar.close()
     return values
-
-
-def critical_path(log: str | os.PathLike) -> str:
-    """A summary of a ``FPE_JOB_LOG``: per chapter its jobs' span and busy time, the longest job, and
-    how full the slots were; then from ``FPE_JOB_LOG.chapters`` (written by ``make execute``) each
-    chapter's wall time and CPU time, and the book's critical path (the chapter whose run ends last)."""
-    records = [json.loads(line) for line in Path(log).read_text().splitlines() if line.strip()]
-    chapters_log = Path(f"{log}.chapters")
-    chapters = [json.loads(line) for line in chapters_log.read_text().splitlines() if line.strip()] if chapters_log.is_file() else []
-    lines = [] if records else ["no jobs ran (everything was cached)"]
-    if records:
-        t0 = min(r["start"] for r in records)
-        t1 = max(r["end"] for r in records)
-        busy = sum(r["end"] - r["start"] for r in records)
-        by: dict[str, list[dict]] = {}
-        for r in records:
-            by.setdefault(r["chapter"] or "?", []).append(r)
-        lines += [f"{len(records)} jobs, {busy / 60:.1f} job-minutes in {(t1 - t0) / 60:.1f} minutes of wall time "
-                  f"(mean {busy / max(t1 - t0, 1e-9):.2f} jobs running at once)",
-                  "chapter: first job start -> last job end (minutes from the first job), job-minutes, longest job (minutes)"]
-        for chapter, rs in sorted(by.items(), key=lambda kv: -max(r["end"] for r in kv[1])):
-            s, e = min(r["start"] for r in rs), max(r["end"] for r in rs)
-            longest = max(rs, key=lambda r: r["end"] - r["start"])
-            lines.append(f"  {chapter}: {(s - t0) / 60:.1f} -> {(e - t0) / 60:.1f}, {sum(r['end'] - r['start'] for r in rs) / 60:.1f}, "
-                         f"{longest['job']} {(longest['end'] - longest['start']) / 60:.1f}")
-        last = max(records, key=lambda r: r["end"])
-        lines.append(f"the last job to end: {last['job']} of {last['chapter'] or '?'}")
-    if chapters:
-        c0, c1 = min(c["start"] for c in chapters), max(c["end"] for c in chapters)
-        lines.append("chapters (wall time, start -> end in minutes from the first start, CPU minutes: user + system of all its processes):")
-        for c in sorted(chapters, key=lambda c: -c["end"]):
-            failed = f", FAILED (exit {c['status']})" if c.get("status", 0) else ""
-            cpu = f", {c['cpu_s'] / 60:.1f} CPU-min" if "cpu_s" in c else ""
-            lines.append(f"  {c['chapter']}: {(c['end'] - c['start']) / 60:.1f} min ({(c['start'] - c0) / 60:.1f} -> "
-                         f"{(c['end'] - c0) / 60:.1f}){cpu}{failed}")
-        if all("cpu_s" in c for c in chapters):
-            cpu_s = sum(c["cpu_s"] for c in chapters)
-            lines.append(f"all chapters: {cpu_s / 60:.1f} CPU-minutes in {(c1 - c0) / 60:.1f} minutes of wall time "
-                         f"(mean {cpu_s / max(c1 - c0, 1e-9):.2f} cores busy)")
-        end = max(chapters, key=lambda c: c["end"])
-        lines.append(f"critical path: {end['chapter']}, whose run ends the book's computing at "
-                     f"{(end['end'] - c0) / 60:.1f} min")
-    return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "report":
-        sys.exit("usage: python -m fpe.jobs report JOB_LOG")
-    print(critical_path(sys.argv[2]))

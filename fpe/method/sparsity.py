@@ -5,8 +5,8 @@
   just structured weight dropout").
 - :func:`overlap_assignment` and :func:`overlap_expand`: FPE children whose input sets overlap by a
   fraction ``r`` (item 3), at the same child count, pruned (one global magnitude prune, as
-  :func:`fpe.expand.expand`) to the parent's non-zero count. ``r = 0`` is the ordinary disjoint random
-  split (the same draws as :func:`fpe.splits.random_assignment`), ``r = 1`` gives every child all the
+  :func:`fpe.method.expand.expand`) to the parent's non-zero count. ``r = 0`` is the ordinary disjoint random
+  split (the same draws as :func:`fpe.method.splits.random_assignment`), ``r = 1`` gives every child all the
   parent's inputs.
 - :func:`regrow`: prune-and-regrow at a fixed non-zero count (item 6, "masks that move"): SET
   (Mocanu et al. 2018: drop the smallest magnitudes, regrow at random) and RigL (Evci et al. 2020:
@@ -69,7 +69,7 @@ def overlap_assignment(h: int, fan_in: int, alpha: int, r: float, generator: tor
     """Which parent inputs each child sees, ``(h, alpha, fan_in)`` bool (section 7, item 3).
 
     Child ``c`` of parent ``p`` first gets its own share of the balanced random partition
-    (:func:`fpe.splits.random_assignment`, the same draws), then ``round(r * n_other)`` of the
+    (:func:`fpe.method.splits.random_assignment`, the same draws), then ``round(r * n_other)`` of the
     ``n_other`` inputs of its siblings' shares, uniformly at random. So ``r = 0`` is the disjoint
     random split, ``r = 1`` gives every child all inputs, and the fraction of the other shares that a
     child sees (:func:`overlap_fraction`) is ``r`` up to the rounding.
@@ -105,10 +105,10 @@ def overlap_expand(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, alpha: 
     """FPE of a one-hidden-layer MLP with overlapping children (section 7, item 3).
 
     ``w1 (h, d)``, ``b1 (h,)``, ``w2 (c, h)``: the trained parent. Child ``c`` of parent ``p`` (hidden
-    unit ``p * alpha + c``, as :func:`fpe.expand.expand` orders them) keeps the parent's incoming
+    unit ``p * alpha + c``, as :func:`fpe.method.expand.expand` orders them) keeps the parent's incoming
     weights on its inputs (:func:`overlap_assignment`) and the parent's bias; every child copies the
     parent's outgoing weights. One global magnitude prune over both layers
-    (:func:`fpe.pruning.global_magnitude_masks`) keeps the parent's non-zero count. Returns
+    (:func:`fpe.method.pruning.global_magnitude_masks`) keeps the parent's non-zero count. Returns
     ``([w1', w2'], [b1', None], [mask1, mask2])`` with the masks applied; the second layer's bias is
     the caller's (unchanged).
     """

@@ -2,7 +2,7 @@
 split-and-copy of producer/consumer pairs, the one global magnitude prune, and masks attached with
 PyTorch's own pruning (``torch.nn.utils.prune``).
 
-:func:`fpe.expand` (MLPs and, through :mod:`fpe.conv`, CNNs), :func:`fpe.expand_cnn` and
+:func:`fpe.expand` (MLPs and, through :mod:`fpe.method.conv`, CNNs), :func:`fpe.expand_cnn` and
 :func:`fpe.expand_layers` (named pairs of any module) are built from these steps:
 :func:`check_split_args`, :func:`effective_weights`, :func:`split_pairs` (children partition each
 parent's inputs by the split rule and copy its outgoing weights and bias),

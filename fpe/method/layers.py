@@ -8,7 +8,7 @@ layers, it reparametrises them with fixed masks (``weight_orig``, ``weight_mask`
 
 A *pair* is ``(producer, consumer)``: the producer ``Linear``'s output units are the hidden neurons
 (parents), the consumer ``Linear`` reads them (after any elementwise activation). The steps are those
-of :func:`fpe.expand` (:mod:`fpe.expand`): every parent becomes ``alpha`` children that partition its
+of :func:`fpe.expand` (:mod:`fpe.method.expand`): every parent becomes ``alpha`` children that partition its
 incoming weights disjointly by the split rule and copy its bias and its consumer column; then one
 magnitude prune over the expanded layers restores exactly their original non-zero count. Gated
 blocks (SwiGLU: ``down(silu(gate(x)) * up(x))``) name several producers that share one split,

@@ -1,8 +1,8 @@
 """Book-wide slots: how many cached computations of all chapters run at once (the house's scheduler).
 
 When ``FPE_JOB_SLOTS`` names a folder, :func:`slot` holds one of the ``FPE_JOB_SLOT_COUNT`` files
-there with an exclusive ``flock`` while a computation runs (:func:`fpe.cache.cached`, and every job of
-:mod:`fpe.jobs`), so chapters executed side by side by ``make execute`` share the machine's cores
+there with an exclusive ``flock`` while a computation runs (:func:`fpe.runtime.cache.cached`, and every job of
+:mod:`fpe.runtime.jobs`), so chapters executed side by side by ``make execute`` share the machine's cores
 instead of oversubscribing them. A thread that holds a slot holds it once, however deeply its
 computations nest (:func:`holding`); :func:`exclusive` holds every slot, so that nothing else cached
 runs meanwhile (the timings of the cost chapter). Without ``FPE_JOB_SLOTS`` both do nothing.

@@ -1,12 +1,13 @@
 """The one on-disk cache of finished computations, so an interrupted run loses nothing already computed.
 
-Entries live in :func:`fpe.paths.cache_dir` (``FPE_CACHE=0`` disables the cache) and are keyed by the
-computation's name, its full configuration and :func:`fpe.deps.code_hash` of the module that
-computes it: the hash of every ``fpe`` file that module imports, transitively (found by walking the
-import statements, never listed by hand). Editing a module the computation uses invalidates it (no
-stale pages); editing an unrelated one (a theory page, a data loader the computation never
-imports) does not throw away an hour of finished training. Embeddings of the real-data chapter
-are cached here too. Files are written atomically.
+Entries live in :func:`fpe.runtime.paths.cache_dir` (``FPE_CACHE=0`` disables the cache) and are keyed
+by the computation's name, its full configuration and the science hash
+(:func:`fpe.runtime.deps.code_hash`) of the module that computes it: the code, without docstrings, of
+every science file that module imports, transitively (found by walking the import statements, never
+listed by hand). Editing the code of a module the computation uses invalidates it (no stale pages);
+editing a docstring, the infrastructure (:mod:`fpe.runtime`), the book tooling (:mod:`fpe.book`) or an
+unrelated module does not throw away an hour of finished training. Embeddings of the real-data
+chapter are cached here too. Files are written atomically.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def cached(name: str, config: dict, compute: Callable[[], Any], *, module: str) 
         COUNTS["hits"] += 1
         return value
     COUNTS["misses"] += 1
-    with slot():  # a book-wide slot while computing (fpe.slots; nothing outside `make execute`)
+    with slot():  # a book-wide slot while computing (fpe.runtime.slots; nothing outside `make execute`)
         value = compute()
     store_entry(path, value)
     return value

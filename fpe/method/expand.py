@@ -6,7 +6,7 @@ activations between them and returns a new one in which every hidden layer is ``
 1. every hidden neuron (parent) becomes ``alpha`` children, stored contiguously
    (children of parent ``p`` are ``p*alpha .. p*alpha + alpha - 1``);
 2. the children partition the parent's incoming connections disjointly (the ``split`` rule,
-   :mod:`fpe.splits`), so the incoming non-zero count is unchanged;
+   :mod:`fpe.method.splits`), so the incoming non-zero count is unchanged;
 3. each child copies the parent's bias **[house]** and outgoing weights;
 4. one global magnitude prune over all expanded weight matrices together removes exactly the
    non-zeros that step 3 added, so :func:`count_nonzero` is unchanged (biases are not counted)
@@ -17,9 +17,9 @@ activations between them and returns a new one in which every hidden layer is ``
 
 Any elementwise activation (ReLU, GELU, SiLU, Tanh, ...) and ``Dropout`` between the ``Linear``
 layers, and a leading ``Flatten``, are kept as copies; the split never looks at them
-(:func:`fpe.mlp.check_sequential`). A ``Sequential`` CNN goes to :func:`fpe.conv.expand_cnn`. Other
-architectures, which the paper leaves to future work: :func:`fpe.expand_layers` (:mod:`fpe.layers`)
-runs the same steps (:mod:`fpe.pruning`: split and copy, one global prune, masks) on named
+(:func:`fpe.method.mlp.check_sequential`). A ``Sequential`` CNN goes to :func:`fpe.method.conv.expand_cnn`. Other
+architectures, which the paper leaves to future work: :func:`fpe.expand_layers` (:mod:`fpe.method.layers`)
+runs the same steps (:mod:`fpe.method.pruning`: split and copy, one global prune, masks) on named
 producer/consumer ``Linear`` pairs of any ``nn.Module``.
 
 Deeper nets **[house]**: layers are expanded in order; a layer whose inputs come from an expanded
@@ -67,10 +67,10 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
     Args:
         model: ``nn.Sequential`` of ``Linear`` layers (one or more hidden layers) with any elementwise
             activations and ``Dropout`` between them and an optional leading ``Flatten``
-            (:func:`fpe.mlp.check_sequential`). It is not modified. Existing pruning masks are
+            (:func:`fpe.method.mlp.check_sequential`). It is not modified. Existing pruning masks are
             honoured (the effective weights are used). Any device.
         alpha: integer expansion factor, ``2 <= alpha <= fan_in`` of every hidden layer.
-        split: ``"random"``, ``"clause"`` (needs ``groups``), ``"gram"`` (:mod:`fpe.gram`) or a callable
+        split: ``"random"``, ``"clause"`` (needs ``groups``), ``"gram"`` (:mod:`fpe.method.gram`) or a callable
             ``rule(weight (h, fan_in), alpha, generator) -> assignment (h, fan_in) or (fan_in,)``.
         groups: for ``split="clause"``, a partition of the input indices (e.g. :func:`fpe.tasks.clause_groups`).
         generator: CPU torch generator for the random parts (split draws).
@@ -79,7 +79,7 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
         A new ``nn.Sequential`` of the same form (its other modules copied), hidden layers ``alpha``
         times wider, with a ``weight_mask`` on every ``Linear`` and ``count_nonzero(new) == count_nonzero(model)``.
 
-    A ``Sequential`` with ``Conv2d`` layers is a CNN: it goes to :func:`fpe.conv.expand_cnn` (channel
+    A ``Sequential`` with ``Conv2d`` layers is a CNN: it goes to :func:`fpe.method.conv.expand_cnn` (channel
     FPE; ``split`` one of its rules, no ``groups``).
     """
     if isinstance(model, nn.Sequential) and any(isinstance(m, nn.Conv2d) for m in model):
