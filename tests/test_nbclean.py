@@ -88,5 +88,5 @@ def test_the_notebook_rule_restarts_a_kernel_that_died_before_its_first_cell(tmp
     assert (tmp_path / "book/x.ipynb").exists() == ok  # a failed chapter leaves no notebook (.DELETE_ON_ERROR)
     record, = [json.loads(line) for line in (tmp_path / "jobs.jsonl.chapters").read_text().splitlines()]
     assert record["chapter"] == "x" and (record["status"] == 0) == ok
-    assert record["cpu_s"] >= (0.3 if "ok" in plan else 0)  # the stand-in's busy loop, measured from the rule's shell
+    assert record["cpu_s"] >= (0.3 if "ok" in plan.split()[:calls] else 0)  # the stand-in's busy loop (its "ok" calls), measured from the rule's shell
     assert not list((tmp_path / "book").glob("*.times"))
