@@ -118,18 +118,16 @@ def _hashed(path: Path, root: Path) -> bool:
 
 def _code_strings(tree: ast.AST) -> set[str]:
     """The string constants of a syntax tree that are code, not docstrings."""
-    docs = {id(d) for d in _docstrings(tree)}
+    docs = {id(node.body[0].value) for node in _documented(tree)}
     return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs}
 
 
-def _docstrings(tree: ast.AST) -> list[ast.Constant]:
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-                out.append(first.value)
-    return out
+def _documented(tree: ast.AST) -> list[ast.AST]:
+    """The module, classes and functions of a syntax tree whose body starts with a docstring."""
+    return [node for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
+            and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+            and isinstance(node.body[0].value.value, str)]
 
 
 def closure(start: str | Path, root: Path = PACKAGE_DIR) -> list[Path]:
@@ -166,11 +164,8 @@ def normalised_source(path: Path) -> bytes:
     if path.suffix != ".py":
         return path.read_bytes()
     tree = ast.parse(path.read_text(), filename=str(path))
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
-            first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
-                node.body = node.body[1:] or [ast.Pass()]
+    for node in _documented(tree):
+        node.body = node.body[1:] or [ast.Pass()]
     return ast.unparse(tree).encode()
 
 
