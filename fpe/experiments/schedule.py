@@ -92,7 +92,7 @@ class Cell:
         """The trained models of every seed as one stack."""
         if self.weights is None:
             raise ValueError("this cell kept no weights (keep_models=False)")
-        return StackedMLP(self.weights, self.biases, self.masks)
+        return StackedMLP(weights=self.weights, biases=self.biases, masks=self.masks)
 
     def without_models(self) -> "Cell":
         return Cell(self.test_acc, self.train_acc, self.nonzeros, self.capacity, self.cosine)
@@ -161,13 +161,6 @@ class Run:
         return cls(list(state["seeds"]), {tuple(k): Cell(**c) for k, c in state["cells"]})
 
 
-def _stack_state(model: StackedMLP, sel: torch.Tensor | slice = slice(None)) -> dict:
-    """The selected instances' weights, biases and masks, on the CPU."""
-    return {"weights": [w.detach()[sel].cpu().clone() for w in model.weights],
-            "biases": [b.detach()[sel].cpu().clone() for b in model.biases],
-            "masks": [None if model.mask(i) is None else model.mask(i)[sel].cpu().clone() for i in range(len(model.weights))]}
-
-
 def run_schedule(
     x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, *,
     seeds: Sequence[int], hidden: Sequence[int], variants: Sequence[Variant], schedule: Schedule, groups=None,
@@ -201,7 +194,7 @@ def run_schedule(
     dense_trainer = Trainer(dense, x_train, y_train, lr=schedule.lr, batch_size=schedule.batch_size)
     dense_trainer.fit(schedule.warmup_epochs, orders("warmup"), progress=progress, desc="dense warm-up")
     warm = dense.to_sequentials()
-    warm_state = _stack_state(dense)
+    warm_state = dense.state()
 
     by_alpha: dict[int, list[Variant]] = {}
     for v in variants:
@@ -234,7 +227,7 @@ def run_schedule(
             sel = torch.tensor([k == key for k in keys])
             cell = Cell(test_acc[sel], train_acc[sel], nnz[sel])
             if keep_models:
-                cell = Cell(cell.test_acc, cell.train_acc, cell.nonzeros, **_stack_state(model, sel),
+                cell = Cell(cell.test_acc, cell.train_acc, cell.nonzeros, **model.state(sel),
                             warm=warm_state if key == "dense" else None)
             run.cells[task, h_index, key] = cell
     return run

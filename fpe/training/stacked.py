@@ -92,6 +92,14 @@ class StackedMLP(nn.Module):
         """Non-zero weights per instance (biases not counted), ``(I,)`` long."""
         return sum(torch.count_nonzero(w.detach(), dim=(1, 2)) for w in self.weights)
 
+    def state(self, sel: torch.Tensor | slice = slice(None)) -> dict:
+        """The selected instances' ``weights``, ``biases`` and ``masks`` (one entry per layer, leading
+        instance axis; ``None`` for an unmasked layer), detached copies on the CPU: the form in which a
+        run keeps trained models (``StackedMLP(**state)`` rebuilds them)."""
+        return {"weights": [w.detach()[sel].cpu().clone() for w in self.weights],
+                "biases": [b.detach()[sel].cpu().clone() for b in self.biases],
+                "masks": [None if self.mask(i) is None else self.mask(i)[sel].cpu().clone() for i in range(len(self.weights))]}
+
     @classmethod
     def from_sequentials(cls, models: Sequence[nn.Sequential]) -> "StackedMLP":
         """Stack MLPs of one shape; ``weight_mask`` buffers (from :func:`fpe.expand`) become masks."""
