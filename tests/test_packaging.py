@@ -160,9 +160,61 @@ def wheel(tmp_path_factory):
 def test_the_wheel_holds_py_typed_the_c_source_and_the_licence(wheel):
     assert wheel.name.startswith("fpe_companion-")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "fpe/py.typed" in names and "fpe/training/_native.c" in names and "fpe/__init__.py" in names
+    assert "fpe/py.typed" in names and "fpe/training/_native.c" in names and "fpe/cost/_splitsum.c" in names
+    assert "fpe/__init__.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert (ROOT / "fpe" / "py.typed").is_file()
+
+
+def test_the_wheel_carries_every_c_source_of_the_package(wheel):
+    """Every C kernel (fpe/training/_native.c, fpe/cost/_splitsum.c, any later one) is package data."""
+    sources = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "fpe").rglob("*.c"))
+    assert {"fpe/training/_native.c", "fpe/cost/_splitsum.c"} <= set(sources)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert [s for s in sources if s not in names] == []
+
+
+INSTALLED_KERNELS = r"""
+import json, sys
+import fpe, fpe.training.native as native, fpe.cost.inference as inference
+assert "site-packages" in fpe.__file__, fpe.__file__  # the installed copy, not the checkout
+built = {"native": str(native.library_path()), "splitsum": str(native.compiled(inference.SPLITSUM_SOURCE, ("-fopenmp",)))}
+native.load()
+assert inference._splitsum_library() is not None
+print(json.dumps({"fpe": fpe.__file__, "sources": [str(native.SOURCE), str(inference.SPLITSUM_SOURCE)], **built}))
+"""
+
+
+def test_the_installed_wheel_compiles_both_kernels(wheel, tmp_path):
+    """`pip install` of the wheel into a fresh venv (offline, no dependencies: torch and numpy come from the
+    test's own environment through a .pth line), then both kernels compile from the installed copy."""
+    import json
+    import os
+    import site
+    import venv
+
+    if not (os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
+        pytest.skip("no C compiler here")
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    py = env_dir / "bin" / "python"
+    out = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    purelib = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    # the dependencies (torch, numpy, ...) from this environment, appended after the venv's own site-packages
+    # (a plain path line: this environment's editable install of fpe is not activated there)
+    Path(purelib, "zz_test_dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FPE_") and k != "PYTHONPATH"}
+    env["FPE_NATIVE_DIR"] = str(tmp_path / "kernels")  # an empty kernel cache: both really compile
+    out = subprocess.run([str(py), "-c", INSTALLED_KERNELS], capture_output=True, text=True, timeout=600,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    info = json.loads(out.stdout.strip().splitlines()[-1])
+    assert all(Path(p).is_relative_to(purelib) for p in [info["fpe"], *info["sources"]]), info
+    assert Path(info["native"]).is_file() and Path(info["splitsum"]).is_file()
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "kernels").glob("*.so")) == ["fpe_native", "fpe_splitsum"]
 
 
 def test_the_wheels_metadata(wheel):
