@@ -66,6 +66,8 @@ NEEDS_browser := setup system-check test browser
 SYSTEM_NEEDS ?= $(foreach n,native realdata browser,$(if $(filter $(NEEDS_$(n)),$(SETUP_GOALS)),$(n)))
 # where Debian's data packages put their files (fpe.datasets.loaders.SYSTEM_DIRS; tests override it)
 SYSTEM_SHARE ?= /usr/share
+# which distribution this is (ID, ID_LIKE): picks Debian's or Ubuntu's package names (tests override it)
+OS_RELEASE ?= /etc/os-release
 SYSTEM_CHECKED := $(FPE_SYSTEM_CHECKED)
 export FPE_SYSTEM_CHECKED := 1
 
@@ -79,8 +81,28 @@ system-check:
 	  echo "$${FPE_USER_CACHE:-$${XDG_CACHE_HOME:-$$HOME/.cache}/fpe-data}/$$1"
 	}
 	found() { local d f name=$$1; shift; for d in $$(datadirs $$name); do for f; do [ -f "$$d/$$f" ] && return 0; done; done; return 1; }
-	present() {  # is Debian package $$1, or what it provides, here?
-	  if command -v dpkg-query >/dev/null 2>&1 && dpkg-query -W -f='$${Status}' "$$1" 2>/dev/null | grep -q "install ok installed"; then return 0; fi
+	# The package names of this distribution: apt-packages.txt's first column is Debian's, a column
+	# `ubuntu:NAME` Ubuntu's (for Ubuntu and its derivatives, by ID/ID_LIKE of $(OS_RELEASE)). Where
+	# apt-cache does not know that name but another of the line, that one is taken; a package none of
+	# whose names apt-cache knows is not asked for (one unknown name aborts a whole apt-get install).
+	# All are installed in one apt-get command; if that fails, one at a time, so that one package that
+	# cannot be installed (a snap-only transitional package in a container, say) does not skip the others.
+	os_ids="$$( if [ -r "$(OS_RELEASE)" ]; then . "$(OS_RELEASE)"; fi; echo "$${ID:-} $${ID_LIKE:-}")"
+	distro=debian label=Debian
+	case " $$os_ids " in *" ubuntu "*) distro=ubuntu label=Ubuntu;; esac
+	candidates() {  # the names of Debian package $$1 to try here, this distribution's first
+	  awk -v p="$$1" -v d="$$distro" '{ sub(/#.*/, "") } $$1 == p {
+	    own = ""; other = ""
+	    for (i = 3; i <= NF; i++) { n = split($$i, kv, ":"); if (n != 2) continue; if (kv[1] == d) own = kv[2]; else other = other " " kv[2] }
+	    print own, (d == "debian" ? "" : p), (d == "debian" ? p : ""), other }' apt-packages.txt
+	}
+	present() {  # is Debian package $$1 (under any of its names), or what it provides, here?
+	  local c
+	  if command -v dpkg-query >/dev/null 2>&1; then
+	    for c in $$(candidates "$$1"); do
+	      dpkg-query -W -f='$${Status}' "$$c" 2>/dev/null | grep -q "install ok installed" && return 0
+	    done
+	  fi
 	  case $$1 in
 	    gcc|libc6-dev)  # the compiler fpe.training.native picks: $$CC, cc, gcc or clang
 	      cc="$${CC:-$$(command -v cc || command -v gcc || command -v clang || true)}"
@@ -100,14 +122,43 @@ system-check:
 	  done
 	done
 	[ -n "$$missing" ] || exit 0
+	resolve() {  # the first candidate apt-cache knows (without apt-cache: the first candidate)
+	  local c
+	  for c in $$(candidates "$$1"); do
+	    command -v apt-cache >/dev/null 2>&1 || { echo "$$c"; return 0; }
+	    apt-cache show "$$c" >/dev/null 2>&1 && { echo "$$c"; return 0; }
+	  done
+	  return 1
+	}
 	if command -v apt-get >/dev/null 2>&1; then
 	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null 2>&1; then sudo=sudo; else sudo=no; fi
 	  if [ "$$sudo" != no ]; then
-	    echo "system check ($$needs): installing Debian packages:$$missing"
-	    if $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; then exit 0; fi
-	    echo "system check: apt-get could not install them (offline, or no permission)"
+	    $$sudo apt-get update -qq || echo "system check: apt-get update failed (offline?); trying with the lists there are"
 	  fi
-	  echo "system check ($$needs): missing Debian packages; as root: apt-get install$$missing"
+	  names= unknown= left=
+	  for p in $$missing; do
+	    if n=$$(resolve "$$p"); then names="$$names $$n"; else unknown="$$unknown $$p"; left="$$left $$p"; fi
+	  done
+	  [ -z "$$unknown" ] || echo "system check: no package of this name known to apt here ($$label):$$unknown"
+	  if [ "$$sudo" != no ] && [ -n "$$names" ]; then
+	    echo "system check ($$needs): installing $$label packages:$$names"
+	    apt_install() { $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$@"; }
+	    if ! apt_install $$names; then
+	      # one at a time, so that one package that cannot be installed does not skip the others
+	      failed=
+	      for n in $$names; do apt_install "$$n" || failed="$$failed $$n"; done
+	      [ -z "$$failed" ] || echo "system check: apt-get could not install:$$failed (offline, or no permission)"
+	      for p in $$missing; do
+	        n=$$(resolve "$$p") || continue
+	        case " $$failed " in *" $$n "*) left="$$left $$p";; esac
+	      done
+	    fi
+	    missing=$$left
+	    [ -n "$$missing" ] || exit 0
+	  elif [ -n "$$names" ]; then
+	    echo "system check ($$needs): missing $$label packages; as root: apt-get install$$names"
+	  fi
+	  echo "system check ($$needs): still missing (Debian package names, and what for):"
 	else
 	  echo "system check ($$needs): no apt-get here; provide these by hand (Debian package names, and what for):"
 	fi

@@ -60,6 +60,8 @@ class Machine:
         self.data.mkdir()
         self.share = root / "share"  # stands for /usr/share (Debian's data packages)
         self.share.mkdir()
+        self.os_release = root / "os-release"  # stands for /etc/os-release: Debian unless a test says otherwise
+        self.distribution("debian")
         for tool in TOOLS:
             path = shutil.which(tool)
             if path is None:
@@ -78,6 +80,16 @@ class Machine:
         self.script("id", 'echo 0')
         return self
 
+    def distribution(self, os_id: str, like: str = "") -> "Machine":
+        self.os_release.write_text(f'ID={os_id}\n' + (f'ID_LIKE="{like}"\n' if like else ""))
+        return self
+
+    def apt_cache_knows(self, *names: str) -> "Machine":
+        """An apt-cache whose `show NAME` succeeds for these names only."""
+        cases = " | ".join(names) if names else "__none__"
+        self.script("apt-cache", f'[ "$1" = show ] || exit 1\ncase "$2" in {cases}) echo "Package: $2";; *) exit 100;; esac')
+        return self
+
     def installed(self) -> list[list[str]]:
         if not self.log.exists():
             return []
@@ -87,7 +99,8 @@ class Machine:
         env = {"PATH": str(self.bin), "HOME": str(self.home), "FPE_DATA_DIR": str(self.data), "LC_ALL": "C"}
         # nothing from an outer make (when this runs under `make unit`): no MAKEFLAGS, no MAKELEVEL,
         # and not FPE_SYSTEM_CHECKED, which tells a sub-make that the check has run
-        return subprocess.run([str(self.bin / "make"), "--no-print-directory", *args, f"SYSTEM_SHARE={self.share}"],
+        return subprocess.run([str(self.bin / "make"), "--no-print-directory", *args, f"SYSTEM_SHARE={self.share}",
+                               f"OS_RELEASE={self.os_release}"],
                               cwd=project, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -199,3 +212,63 @@ def test_setup_runs_the_check_first_and_takes_an_opt_in_torch_index(project, mac
     cpu = machine.make(project, "-n", "setup", "TORCH_INDEX=https://download.pytorch.org/whl/cpu")
     pip = [line for line in cpu.stdout.splitlines() if "-r requirements.txt" in line]
     assert pip[0].rstrip().endswith("--extra-index-url https://download.pytorch.org/whl/cpu")
+
+
+# --- per distribution: Debian's and Ubuntu's names, one package at a time --------------------------
+
+UBUNTU = {"chromium": "chromium-browser", "chromium-driver": "chromium-chromedriver"}
+
+
+def test_apt_packages_gives_ubuntus_names_where_they_differ():
+    alternatives = {}
+    for line in (ROOT / "apt-packages.txt").read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        alternatives.update({fields[0]: f.split(":", 1)[1] for f in fields[2:] if f.startswith("ubuntu:")})
+    assert alternatives == UBUNTU
+
+
+@pytest.mark.parametrize("os_id, like", [("ubuntu", ""), ("linuxmint", "ubuntu debian")])
+def test_on_ubuntu_it_asks_for_ubuntus_names(project, machine, os_id, like):
+    machine.with_apt().distribution(os_id, like).apt_cache_knows("chromium-browser", "chromium-chromedriver")
+    result = machine.make(project, "system-check", "SETUP_GOALS=browser")
+    assert result.returncode == 0, result.stderr
+    assert "installing Ubuntu packages: chromium-browser chromium-chromedriver" in result.stdout
+    assert machine.installed() == [["chromium-browser", "chromium-chromedriver"]]
+
+
+def test_on_debian_it_asks_for_debians_names_even_where_apt_knows_both(project, machine):
+    machine.with_apt().apt_cache_knows("chromium", "chromium-driver", "chromium-browser", "chromium-chromedriver")
+    result = machine.make(project, "system-check", "SETUP_GOALS=browser")
+    assert result.returncode == 0, result.stderr
+    assert machine.installed() == [["chromium", "chromium-driver"]]
+
+
+def test_a_name_apt_does_not_know_falls_back_to_the_other_distributions(project, machine):
+    machine.with_apt().distribution("ubuntu").apt_cache_knows("chromium", "chromium-chromedriver")
+    result = machine.make(project, "system-check", "SETUP_GOALS=browser")
+    assert result.returncode == 0, result.stderr
+    assert machine.installed() == [["chromium", "chromium-chromedriver"]]
+
+
+def test_a_package_apt_does_not_know_does_not_skip_the_others(project, machine):
+    known = [p for p in PACKAGES if p not in UBUNTU]  # no name of either Chromium package is known
+    machine.with_apt().distribution("ubuntu").apt_cache_knows(*known)
+    result = machine.make(project, "system-check", "SETUP_GOALS=test")
+    assert result.returncode == 0, result.stderr
+    assert machine.installed() == [known]
+    assert "no package of this name known to apt here (Ubuntu): chromium chromium-driver" in result.stdout
+    assert named(result.stdout) == {"chromium", "chromium-driver"} and "going on without them" in result.stdout
+
+
+def test_a_package_that_fails_to_install_does_not_skip_the_others(project, machine):
+    """Ubuntu's chromium-browser is a transitional package that installs a snap, which fails in a container:
+    the whole command fails, then each package is installed alone."""
+    machine.with_apt().distribution("ubuntu").apt_cache_knows(*[UBUNTU.get(p, p) for p in PACKAGES])
+    machine.script("apt-get", f'echo "$*" >> {machine.log}\n'
+                              'case " $* " in *" chromium-browser "*) exit 100;; esac\nexit 0')
+    result = machine.make(project, "system-check", "SETUP_GOALS=test")
+    assert result.returncode == 0, result.stderr
+    names = [UBUNTU.get(p, p) for p in PACKAGES]
+    assert machine.installed() == [names] + [[n] for n in names]  # all at once, then one at a time
+    assert "apt-get could not install: chromium-browser" in result.stdout
+    assert named(result.stdout) == {"chromium"}
