@@ -48,7 +48,10 @@ def test_pages_change_only_when_results_change(tmp_path):
     assert {p.name for p in report.write_all("paper", tmp_path)} == {"results.md"}
     assert f"{number['value']:.1f}" in (tmp_path / "book" / "results.md").read_text()
     deciding = next(n for n in data["numbers"] if n["id"] == "acc_clause_a2")  # decides the first claim
-    deciding["verdict"] = "inconclusive" if deciding["verdict"] != "inconclusive" else "reproduced"
+    deciding["verdict"] = "a stored verdict is not what the pages show"  # they re-judge every number from its inputs
+    path.write_text(json.dumps(data))
+    assert report.write_all("paper", tmp_path) == []
+    deciding["value"] = deciding["paper"]
     path.write_text(json.dumps(data))
     changed = {p.name for p in report.write_all("paper", tmp_path)}  # the intro changes only if the claim verdict does
     assert {"results.md", "findings.md", "README.md"} <= changed <= {"results.md", "findings.md", "intro.md", "README.md"}
@@ -66,16 +69,39 @@ def _n(verdict, kind="comparison", substitute=False):
     return {"verdict": verdict, "kind": kind, "substitute": substitute, "paper": 1.0}
 
 
-def test_claim_verdicts_combine_their_deciding_numbers():
+def test_claim_verdicts_combine_their_deciding_numbers_and_their_figures():
     cv = report.claim_verdict
     assert cv([_n("reproduced"), _n("reproduced")]) == "reproduced"
     assert cv([_n("reproduced"), _n("partly reproduced")]) == "partly reproduced"
     assert cv([_n("not reproduced"), _n("inconclusive")]) == "not reproduced"
     assert cv([_n("reproduced"), _n("not reproduced")]) == "mixed"
-    assert cv([_n("inconclusive"), _n("inconclusive")]) == "inconclusive"
+    assert cv([_n("inconclusive"), _n("no interval")]) == "inconclusive"
     assert cv([_n("partly reproduced on a substitute", substitute=True)]) == "partly reproduced (on substitutes)"
+    assert cv([_n("same direction, smaller"), _n("partly reproduced")]) == "direction only"
     assert cv([_n("check passed", kind="check")]) == "checks passed (no reproduction)"
+    assert cv([_n("check passed", kind="check"), _n("check failed", kind="check")]) == "checks failed"
     assert cv([]) == "not compared (no paper number)"
+    # the figures' comparisons count: reproduced deciding numbers do not make a claim whose figures disagree
+    deciding = [_n("reproduced"), _n("reproduced")]
+    assert cv(deciding, ["reproduced"] * 2 + ["not reproduced"] * 5) == "mixed"
+    assert cv(deciding, ["reproduced"] * 2 + ["same direction, smaller"] * 3) == "direction only"
+    assert cv(deciding, ["reproduced"] * 4 + ["not reproduced"] * 2 + ["inconclusive"] * 9) == "reproduced"
+    assert cv([_n("not reproduced")], ["not reproduced"] * 3 + ["reproduced"]) == "not reproduced"
+
+
+def test_every_claim_verdict_is_recomputed_from_the_stored_inputs():
+    """Each claim's verdict follows from every number of its figures, each re-judged from its stored inputs."""
+    from fpe.book.results import judged
+
+    data = report.load_results("paper", ROOT)
+    raw = {p.stem: json.loads(p.read_text()) for p in sorted((ROOT / "results" / "paper").glob("*.json"))}
+    for nb, d in raw.items():
+        assert [judged(n)["verdict"] for n in d["numbers"]] == [n["verdict"] for n in data[nb]["numbers"]]
+    for f in report.findings(data):
+        assert f["verdict"] == report.claim_verdict([n for _, n in f["deciding"] if n is not None],
+                                                    [v for v, c in f["family"].items() for _ in range(c)
+                                                     if not v.startswith(("check", "equivalent", "not equivalent"))]
+                                                    + [v for _, v in f["directions"]]), f["key"]
 
 
 def test_findings_and_coverage_name_every_claim_and_panel():

@@ -6,8 +6,8 @@ import torch
 
 from pathlib import Path
 
-from fpe.book.results import Results, recompute_verdict, write_references
-from fpe.book.verdicts import VERDICTS, half_width, paper_uncertainty, verdict
+from fpe.book.results import Results, judged, recompute_verdict, write_references
+from fpe.book.verdicts import BAND, RULE, VERDICTS, base_verdict, half_width, interval, paper_uncertainty, printed_half_unit, read_range, verdict
 from fpe.metrics import benjamini_hochberg
 from fpe.book.results import ReferenceMismatch, check
 from fpe.repro import SEED_BASES, derive_seed, generator, seeds
@@ -22,14 +22,27 @@ ROOT = Path(__file__).resolve().parents[1]
     (80.0, 1.0, 10, 81.0, dict(resolution=5.0, paper_uncertainty=0.3), "reproduced"),  # met only through the paper's own ±
     (80.0, 1.0, 10, 81.0, dict(resolution=5.0), "not reproduced"),                  # no baseline, no overlap, narrow
     (80.0, 20.0, 4, 88.0, dict(resolution=5.0), "inconclusive"),                    # overlap, but far too wide to tell
-    (20.0, 1.0, 10, 40.0, dict(baseline=0.0), "partly reproduced"),                 # same sign, significant, half the size
+    (20.0, 1.0, 10, 40.0, dict(baseline=0.0), "partly reproduced"),                 # same sign, significant, half the size (in the band)
+    (12.0, 1.0, 10, 40.0, dict(baseline=0.0), "same direction, smaller"),           # same sign, significant, 0.3x: below the band
+    (90.0, 1.0, 10, 40.0, dict(baseline=0.0), "same direction, larger"),            # 2.25x: above the band
+    (10.0, 1.0, 10, 8.0, dict(baseline=0.0, paper_uncertainty=2.5), "reproduced"),  # 1.25x, intervals meet
     (-5.0, 1.0, 10, 40.0, dict(baseline=0.0), "not reproduced"),                    # opposite sign, significant
     (0.2, 1.0, 10, 40.0, dict(baseline=0.0), "not reproduced"),                     # no effect where the paper has one
-    (2.0, 30.0, 10, 40.0, dict(baseline=0.0), "inconclusive"),                      # no effect, but too wide to tell
+    (2.0, 30.0, 10, 40.0, dict(baseline=0.0), "not reproduced"),                    # covers zero, excludes the paper's value
+    (2.0, 30.0, 10, 20.0, dict(baseline=0.0), "inconclusive"),                      # covers zero and the paper's value
+    (-4.1, 14.0, 10, 19.0, dict(baseline=0.0, paper_uncertainty=2.5), "not reproduced"),  # the issue's headline random split
+    (30.0, 30.0, 10, 40.0, dict(baseline=0.0), "partly reproduced"),                # meets but wide; excludes zero, in the band
     (39.0, 1.0, 10, 40.0, dict(baseline=0.0, paper_uncertainty=2.5), "reproduced"),
     (1.5, 0.05, 10, 1.6, dict(baseline=1.0, paper_uncertainty=0.1), "reproduced"),  # a fold change: baseline 1
-    (1.2, 0.05, 10, 2.0, dict(baseline=1.0, paper_uncertainty=0.1), "partly reproduced"),
+    (1.2, 0.05, 10, 2.0, dict(baseline=1.0, paper_uncertainty=0.1), "same direction, smaller"),  # 0.2x
+    (1.6, 0.05, 10, 2.0, dict(baseline=1.0, paper_uncertainty=0.1), "partly reproduced"),        # 0.6x
     (20.0, 1.0, 10, 40.0, dict(baseline=0.0, substitute=True), "partly reproduced on a substitute"),
+    (0.36, 0.1, 5, 1.0, dict(baseline=0.0, paper_uncertainty=0.05, substitute=True), "same direction, smaller on a substitute"),
+    (0.5, 0.0, 1, 0.58, dict(resolution=0.1), "no interval"),                       # one fit, no interval: no verdict
+    (0.5, 0.0, 1, 0.58, dict(resolution=0.1, given_interval=(0.03, 0.86)), "inconclusive"),  # its bootstrap: too wide
+    (0.035, 0.0, 1, 0.02, dict(resolution=0.1, paper_uncertainty=0.005, given_interval=(0.0, 0.4)), "inconclusive"),
+    (0.57, 0.0, 1, 0.58, dict(resolution=0.1, given_interval=(0.5, 0.65)), "reproduced"),
+    (0.1, 0.0, 1, 0.0, dict(kind="null", margin=1.0), "no interval"),
     (68.0, 0.0, 1, 68.0, dict(kind="check"), "check passed"),
     (67.0, 0.0, 1, 68.0, dict(kind="check"), "check failed"),
     (71.0, 3.0, 5, 56.0, dict(kind="calibration"), "circular (calibration target)"),
@@ -61,23 +74,81 @@ def test_student_t_interval_and_paper_uncertainties():
     assert paper_uncertainty(100.2, "real-data table (width not stated)", "%") == pytest.approx(0.05)
     assert paper_uncertainty(34.0, "Figure 4a", "%") == 2.5
     assert paper_uncertainty(10.0, "Figure 5, CIFAR-100 (CLIP), α=4", "%") == pytest.approx(1.5)
+    # the printed digits, string-based: a whole number printed with a decimal keeps it
+    assert paper_uncertainty(1.0, "real-data table (width not stated)", "%") == pytest.approx(0.05)
+    assert paper_uncertainty("9.0", "real-data table (width not stated)", "%") == pytest.approx(0.05)
+    assert paper_uncertainty("0.70", "Figure 3", "R²") == pytest.approx(0.005)
+    assert printed_half_unit("100") == 0.5 and printed_half_unit("1.0") == pytest.approx(0.05)
+    assert printed_half_unit(9.0) == pytest.approx(0.05) and printed_half_unit("99.4 %") == pytest.approx(0.05)
+    mid, u = read_range(14.0, 17.0)  # a Figure 5 range: its middle, half the range plus 15 % of the middle
+    assert mid == 15.5 and u == pytest.approx(1.5 + 0.15 * 15.5)
+    assert interval(1.0, 0.0, 1) is None and interval(1.0, 0.0, 1, (0.5, 2.0)) == (0.5, 2.0)
     with pytest.raises(ValueError, match="no reading uncertainty"):
         paper_uncertainty(1.0, "a blog post", "%")
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("results/paper/*.json")), ids=lambda p: p.stem)
 def test_every_recorded_verdict_follows_the_rule_from_its_stored_inputs(path):
+    """Every number is re-judged from its stored inputs under the current rule (the pages show these);
+    a number its chapter recorded under the current edition must carry exactly that verdict (numbers
+    recorded under an earlier edition carry no ``rule`` and are re-judged until their chapter runs again)."""
     for n in json.loads(path.read_text())["numbers"]:
-        assert n["verdict"] == recompute_verdict(n), n["id"]
-        assert n["verdict"] in VERDICTS
+        j = judged(n)
+        assert j["verdict"] in VERDICTS and j["verdict"] == recompute_verdict(n), n["id"]
+        if n.get("rule") is not None:
+            assert n.get("rule") == RULE, (n["id"], n.get("rule"))
+            assert n["verdict"] == j["verdict"], n["id"]
+            assert n["paper_uncertainty"] == j["paper_uncertainty"], n["id"]
+
+
+def _judged_numbers():
+    for path in sorted(ROOT.glob("results/paper/*.json")):
+        for n in json.loads(path.read_text())["numbers"]:
+            yield path.stem, judged(n)
+
+
+def test_no_agreement_label_lies_outside_its_ratio_band():
+    """A "partly reproduced" has ours/paper within the band; a "reproduced" too, unless the paper's own
+    effect is within its uncertainty of zero; the direction labels lie outside the band on their side."""
+    for nb, n in _judged_numbers():
+        v, r = base_verdict(n["verdict"]), n.get("ratio")
+        if n.get("kind", "comparison") != "comparison" or n["paper"] is None or n.get("baseline") is None or r is None:
+            continue
+        pb = n["baseline"] if n.get("paper_baseline") is None else n["paper_baseline"]
+        clear = abs(n["paper"] - pb) > (n["paper_uncertainty"] or 0.0)
+        if v == "partly reproduced" or (v == "reproduced" and clear):
+            assert BAND[0] <= r <= BAND[1], (nb, n["id"], v, r)
+        if v == "same direction, smaller":
+            assert 0 < r < BAND[0], (nb, n["id"], r)
+        if v == "same direction, larger":
+            assert r > BAND[1], (nb, n["id"], r)
+
+
+def test_no_number_without_an_interval_has_a_verdict():
+    """A comparison or a null needs our interval (two seeds or more, or one the chapter supplied)."""
+    for nb, n in _judged_numbers():
+        if n["paper"] is None or n.get("kind", "comparison") not in ("comparison", "null"):
+            continue
+        has_interval = n["n_seeds"] >= 2 or n.get("interval") is not None
+        assert has_interval or base_verdict(n["verdict"]) == "no interval", (nb, n["id"], n["verdict"])
+
+
+def test_results_add_takes_a_printed_paper_value_and_an_interval(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("")
+    res = Results("nb", "quick", root=tmp_path)
+    n = res.add("r2", 0.6, label="R²", unit="R²", paper="0.70", source="Figure 3", resolution=0.1, interval=(0.4, 0.8))
+    assert n.paper == 0.7 and n.paper_printed == "0.70" and n.paper_uncertainty == pytest.approx(0.005)
+    assert n.interval == [0.4, 0.8] and n.verdict == "inconclusive" and n.rule == RULE
+    assert res.add("r2b", 0.6, label="R²", unit="R²", paper="0.70", source="Figure 3", resolution=0.1).verdict == "no interval"
 
 
 def test_no_paper_value_is_reproduced_by_a_tolerance_wider_than_its_own_uncertainty():
     for path in ROOT.glob("results/paper/*.json"):
         for n in json.loads(path.read_text())["numbers"]:
+            n = judged(n)
             if n["verdict"].startswith("reproduced"):
-                half = half_width(n["spread"], n["n_seeds"])
-                assert abs(n["value"] - n["paper"]) <= half + n["paper_uncertainty"] + 1e-12, (path.stem, n["id"])
+                lo, hi = interval(n["value"], n["spread"], n["n_seeds"], n.get("interval"))
+                assert lo - n["paper_uncertainty"] - 1e-12 <= n["paper"] <= hi + n["paper_uncertainty"] + 1e-12, (path.stem, n["id"])
 
 
 def test_reported_seeds_are_disjoint_from_the_calibration_seeds():

@@ -9,34 +9,51 @@ of the paper, section 5), so the coverage page can count what is compared and wh
 """
 from __future__ import annotations
 
-__all__ = ["CLAIMS", "PANELS"]
+__all__ = ["CLAIMS", "PANELS", "DIRECTIONS", "SECTION"]
 
-# each claim in our words, the numbers that decide it, the families whose verdicts are tallied with it, and
-# the chapter whose tagged "finding" figure illustrates it
+# The paper's own claims (book/paper.md: section 1, claims 1-5, and section 6), in its words as we read them;
+# for each: the section it comes from, the numbers that decide it, the families (notebook, id prefix) whose
+# primary comparisons its verdict is computed from (every primary comparison of its figures, the deciding
+# numbers among them), the direction tests it carries (families without a paper value where the paper
+# states a direction: notebook, id prefix, baseline, the sign the paper states), and the chapter whose
+# tagged "finding" figure illustrates it
 CLAIM_TEXT = {
-    "clause": "Clause-aligned splitting raises accuracy on the Boolean task (and lowers interference).",
-    "random": "Random splits recover much of that gain: fewer collisions, not exact assignment, drive it.",
-    "load": "The gain grows with polysemantic load (clauses per neuron), then falls off.",
-    "realdata": "On real data, widening at a constant non-zero count helps consistently, most at small widths.",
-    "cost": "The right cost model is non-zero weights moved from memory, not FLOPs.",
+    "clause": "On Boolean DNF tasks, splitting neurons along clauses improves accuracy and lowers the interference metrics.",
+    "random": "A random split already captures a large part of that improvement: fewer collisions, not exact assignment, drive it.",
+    "load": "The improvement grows with polysemantic load (clauses per neuron), then declines.",
+    "realdata": "On real data (frozen embeddings, FashionMNIST, deeper networks, CNNs), widening at a constant non-zero count "
+                "helps consistently, most when the network is narrow.",
+    "cost": "The cost that matters is the non-zero weights fetched from memory, not FLOPs.",
     "theory": "(Theory) With random disjoint splits, two clauses still share a child with probability about alpha^-(2k-1).",
 }
+SECTION = {"clause": "section 1, claim 1; Figures 3 and 4", "random": "section 1, claim 2; headline, Figure 4",
+           "load": "section 1, claim 3; Figures 4b and 4c", "realdata": "section 1, claim 4; real-data table, Figure 5; section 7",
+           "cost": "section 1, claim 5", "theory": "section 6"}
 DECIDED_BY = {
-    "clause": ["02_headline/acc_clause_a2", "03_load_sweeps/rel_h_clause_a2_m8_h8", "03_load_sweeps/fold_capacity_h_clause_a2_m8_h8"],
+    "clause": ["02_headline/acc_clause_a2", "03_load_sweeps/rel_h_clause_a2_m8_h8", "03_load_sweeps/fold_capacity_h_clause_a2_m8_h8",
+               "03_load_sweeps/r2_capacity_h_clause_a2", "03_load_sweeps/r2_cosine_h_clause_a2"],
     "random": ["02_headline/acc_random_a2", "03_load_sweeps/rel_h_random_a2_m8_h8", "03_load_sweeps/rel_m_random_a2_m14_h8"],
     "load": ["03_load_sweeps/rel_m_clause_a4_m8_h8", "03_load_sweeps/rel_m_clause_a4_m14_h8", "03_load_sweeps/rel_m_clause_a4_m32_h8"],
     "realdata": ["05_real_data/table_fashion_random_a2", "05_real_data/table_cifar10_random_a4", "05_real_data/table_wordnet_random_a4",
                  "07_deep_mlp/table_random_a2"],
     "cost": [],
-    "theory": ["04_theory/p_pair_independent_k4_a2", "04_theory/mc_p_pair_independent_k4_a2"],
+    # the split fpe.expand uses is the balanced one: the paper's formula against that split's Monte Carlo
+    "theory": ["04_theory/mc_p_pair_balanced_k4_a2", "04_theory/mc_p_pair_balanced_k4_a4"],
 }
 FAMILIES = {  # notebook and id prefix
-    "clause": [("03_load_sweeps", "rel_h_clause_"), ("03_load_sweeps", "rel_m_clause_")],
-    "random": [("03_load_sweeps", "rel_h_random_"), ("03_load_sweeps", "rel_m_random_")],
+    "clause": [("02_headline", "acc_clause_"), ("03_load_sweeps", "rel_h_clause_"), ("03_load_sweeps", "rel_m_clause_"),
+               ("03_load_sweeps", "fold_capacity_"), ("03_load_sweeps", "r2_")],
+    "random": [("02_headline", "acc_random_"), ("03_load_sweeps", "rel_h_random_"), ("03_load_sweeps", "rel_m_random_")],
     "load": [("03_load_sweeps", "rel_m_"), ("03_heat_maps", "heat_")],
-    "realdata": [("05_real_data", "table_"), ("05_real_data", "rel_"), ("07_deep_mlp", "table_"), ("07_deep_mlp", "rel_")],
+    "realdata": [("05_real_data", "table_"), ("05_real_data", "rel_"), ("05_real_data", "gram_minus_random"),
+                 ("07_deep_mlp", "table_"), ("07_deep_mlp", "rel_"), ("07_deep_mlp", "small_minus_large_"),
+                 ("07_deep_mlp", "gram_minus_random")],
     "cost": [("06_cost", "")],
     "theory": [("04_theory", "")],
+}
+DIRECTIONS = {  # (notebook, id prefix, baseline, sign the paper states): numbers without a paper value
+    "clause": [("03_load_sweeps", "fold_cosine_", 1.0, -1)],  # Figure 3: the cosine fold change stays below 1
+    "realdata": [("07_deep_mlp", "rel_h", 0.0, +1), ("09_cnn", "head_rel_w", 0.0, +1), ("09_cnn", "channel_rel_w", 0.0, +1)],
 }
 FIGURE = {"clause": "02_headline", "random": "03_load_sweeps", "load": "03_heat_maps", "realdata": "05_real_data",
           "cost": "06_cost", "theory": "04_theory"}

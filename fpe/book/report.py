@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..runtime.paths import atomic_write_text, project_root
 from . import verdicts
-from .claims import CLAIMS, PANELS
-from .results import ours_cell, paper_cell, table_row, verdict_cell
+from .claims import CLAIMS, DIRECTIONS, PANELS, SECTION
+from .results import judged, ours_cell, paper_cell, table_row, verdict_cell
 
 __all__ = ["load_results", "section_anchors", "tally", "tally_text", "results_page", "provenance_page", "verdicts_page",
            "findings_page", "coverage_page", "readme_table", "claim_verdict", "write_all"]
@@ -35,9 +35,15 @@ METHOD = ("expand", "splits", "gram", "mlp", "pruning", "layers", "conv", "expor
 
 
 def load_results(profile: str = "paper", root: Path | None = None) -> dict[str, dict]:
-    """``{notebook: data}`` for every ``results/<profile>/*.json``, in notebook order."""
+    """``{notebook: data}`` for every ``results/<profile>/*.json``, in notebook order, every number judged by
+    the current edition of the rule from its stored inputs (:func:`fpe.book.results.judged`)."""
     root = project_root(root)
-    return {p.stem: json.loads(p.read_text()) for p in sorted((root / "results" / profile).glob("*.json"))}
+    out = {}
+    for p in sorted((root / "results" / profile).glob("*.json")):
+        data = json.loads(p.read_text())
+        data["numbers"] = [judged(n) for n in data["numbers"]]
+        out[p.stem] = data
+    return out
 
 
 def _make_id(text: str) -> str:
@@ -111,7 +117,7 @@ def tally_text(data: dict) -> str:
         c = t.get(cls, Counter())
         return f"**{sum(c.values())}**: " + ", ".join(f"{c[v]} {v}" for v in order if c[v]) if c else "**0**"
 
-    base = verdicts.VERDICTS[:4]
+    base = verdicts._BASE
     return "\n".join([
         f"- paper values compared in their primary place, on the paper's own setting {part('paper', base)};",
         f"- on substitute data or subsets (tallied apart) {part('substitute', [v + verdicts.SUBSTITUTE for v in base])};",
@@ -174,23 +180,58 @@ def _lookup(data: dict, ref: str) -> dict | None:
     return next((n for n in data.get(nb, {}).get("numbers", []) if n["id"] == id), None)
 
 
-def claim_verdict(numbers: list[dict]) -> str:
-    """A claim's verdict from its deciding numbers: reproduced when all are, partly reproduced when all
-    are reproduced or partly reproduced, not reproduced when none is, mixed otherwise; inconclusive when
-    all are; "on substitutes" when any was computed on a substitute."""
-    compared = [n for n in numbers if n.get("kind", "comparison") == "comparison" and n["paper"] is not None]
+AGREE = ("reproduced",)
+SIZE = ("reproduced", "partly reproduced")
+DIRECTION = ("same direction, smaller", "same direction, larger", "same direction")
+AGAINST = ("not reproduced", "opposite direction")
+UNKNOWN = ("inconclusive", "no interval", "no effect shown")
+
+
+def direction_verdict(n: dict, baseline: float, sign: int) -> str:
+    """A number without a paper value where the paper states a direction: ``same direction`` (our
+    interval excludes ``baseline`` on the stated side), ``opposite direction`` (on the other side),
+    ``no effect shown`` (it covers the baseline) or ``no interval``."""
+    iv = verdicts.interval(n["value"], n["spread"], n["n_seeds"], tuple(n["interval"]) if n.get("interval") else None)
+    if iv is None:
+        return "no interval"
+    lo, hi = iv
+    if lo > baseline or hi < baseline:
+        return "same direction" if (lo > baseline) == (sign > 0) else "opposite direction"
+    return "no effect shown"
+
+
+def claim_verdict(deciding: list[dict], family: list[str] | None = None) -> str:
+    """A claim's verdict from its deciding numbers and every primary comparison of its figures (``family``:
+    their verdicts, the deciding numbers' among them, with the claim's direction tests).
+
+    Among the family's verdicts that tell (``inconclusive``, ``no interval`` and ``no effect shown`` left
+    out): ``reproduced`` when every deciding number is reproduced and at least two thirds of the family
+    are reproduced or partly reproduced; ``partly reproduced`` when every deciding number is at least
+    partly reproduced and at least half of the family are; ``direction only`` when every deciding number
+    has the paper's direction and at least half of the family have it; ``not reproduced`` when no
+    deciding number has the paper's direction and at least half of the family are not reproduced;
+    ``inconclusive`` when no deciding number tells; ``mixed`` otherwise. "(on substitutes)" is added when
+    a deciding number was computed on a substitute. A claim decided by checks only is ``checks passed``
+    or ``checks failed`` (no reproduction)."""
+    family = [verdicts.base_verdict(v) for v in (family if family is not None else [n["verdict"] for n in deciding])]
+    compared = [n for n in deciding if n.get("kind", "comparison") == "comparison" and n["paper"] is not None]
     if not compared:
-        checks = [n["verdict"] for n in numbers if n.get("kind") == "check"]
-        return ("checks passed (no reproduction)" if checks and all(v == "check passed" for v in checks)
-                else "not compared (no paper number)")
-    base = [n["verdict"].replace(verdicts.SUBSTITUTE, "") for n in compared]
-    if all(v == "inconclusive" for v in base):
+        checks = [n["verdict"] for n in deciding if n.get("kind") == "check"]
+        if not checks:
+            return "not compared (no paper number)"
+        return "checks passed (no reproduction)" if all(v == "check passed" for v in checks) else "checks failed"
+    base = [verdicts.base_verdict(n["verdict"]) for n in compared]
+    tells = [v for v in family if v not in UNKNOWN and v in (*SIZE, *DIRECTION, *AGAINST)]
+    frac = (lambda labels: sum(v in labels for v in tells) / len(tells)) if tells else (lambda labels: 0.0)
+    if all(v in UNKNOWN for v in base):
         v = "inconclusive"
-    elif all(v == "reproduced" for v in base):
+    elif all(v in AGREE for v in base) and frac(SIZE) >= 2 / 3:
         v = "reproduced"
-    elif all(v in ("reproduced", "partly reproduced") for v in base):
+    elif all(v in SIZE for v in base) and frac(SIZE) >= 1 / 2:
         v = "partly reproduced"
-    elif not any(v in ("reproduced", "partly reproduced") for v in base):
+    elif all(v in (*SIZE, *DIRECTION) for v in base) and frac((*SIZE, *DIRECTION)) >= 1 / 2:
+        v = "direction only"
+    elif not any(v in (*SIZE, *DIRECTION) for v in base) and frac(AGAINST) >= 1 / 2:
         v = "not reproduced"
     else:
         v = "mixed"
@@ -220,15 +261,31 @@ def _finding_figure(root: Path, nb: str) -> str | None:
     return None
 
 
+def _directions(data: dict, key: str) -> list[tuple[dict, str]]:
+    """The claim's direction tests: each number without a paper value in :data:`fpe.book.claims.DIRECTIONS`
+    with its :func:`direction_verdict`."""
+    return [(n, direction_verdict(n, base, sign)) for nb, prefix, base, sign in DIRECTIONS.get(key, [])
+            for n in _family(data, nb, prefix) if n["paper"] is None and not n["id"].endswith("_q")]
+
+
 def findings(data: dict) -> list[dict]:
-    """Each claim of :data:`fpe.book.claims.CLAIMS` with its verdict, deciding numbers and family tallies."""
+    """Each claim of :data:`fpe.book.claims.CLAIMS` with its verdict, deciding numbers, the verdicts of every
+    primary comparison of its figures and its direction tests."""
     out = []
     for key, text, refs, families, figure in CLAIMS:
         deciding = [(ref, _lookup(data, ref)) for ref in refs]
         found = [n for _, n in deciding if n is not None]
-        fam = Counter(n["verdict"] for nb, prefix in families for n in _family(data, nb, prefix)
-                      if n["paper"] is not None and n.get("primary") is None)
-        out.append(dict(key=key, text=text, verdict=claim_verdict(found), deciding=deciding, family=fam, figure=figure))
+        members = {(nb, n["id"]): n for nb, prefix in families for n in _family(data, nb, prefix)
+                   if n["paper"] is not None and n.get("primary") is None and n.get("kind", "comparison") != "calibration"}
+        for ref, n in deciding:
+            if n is not None:
+                members.setdefault(tuple(ref.split("/", 1)), n)
+        directions = _directions(data, key)
+        fam = Counter(n["verdict"] for n in members.values())
+        comparisons = [n["verdict"] for n in members.values() if n.get("kind", "comparison") == "comparison"]
+        verdict = claim_verdict(found, comparisons + [v for _, v in directions])
+        out.append(dict(key=key, text=text, verdict=verdict, deciding=deciding, family=fam, figure=figure,
+                        directions=directions, section=SECTION.get(key, "")))
     return out
 
 
@@ -238,12 +295,19 @@ def findings_page(profile: str = "paper", root: Path | None = None) -> str:
     lines = ["# What we found", "",
              "The paper's claims, each with its verdict under {doc}`the verdict rule <verdicts>`, the numbers that "
              "decide it and one figure. Generated from `results/" + profile + "/*.json` by `python -m fpe.book.report`; "
-             "a claim's verdict is the verdict of its deciding numbers taken together (reproduced when all are, partly "
-             "reproduced when all are at least partly, not reproduced when none is, mixed otherwise). "
+             "a claim's verdict is computed from its deciding numbers and every primary comparison of its figures, "
+             "with the direction tests it carries (`fpe.book.report.claim_verdict`; verdicts that do not tell, "
+             "inconclusive, no interval and no effect shown, left out of the shares): reproduced when every deciding "
+             "number is reproduced and at least two thirds of the family are reproduced or partly reproduced; partly "
+             "reproduced when every deciding number is at least partly reproduced and at least half of the family are; "
+             "direction only when every deciding number has the paper's direction and at least half of the family "
+             "have it; not reproduced when no deciding number has the paper's direction and at least half of the "
+             "family are not reproduced; inconclusive when no deciding number tells; mixed otherwise. A claim is "
+             "reproduced only if its deciding numbers are. "
              "What the book does not cover is on the {doc}`coverage` page.", "",
              "**Tally of every number with a paper value:**", "", tally_text(data), ""]
     for f in findings(data):
-        lines += [f"## {f['text']}", "", f"**Verdict: {f['verdict']}.**", ""]
+        lines += [f"## {f['text']}", "", f"**Verdict: {f['verdict']}.** (The paper, {f['section']}.)", ""]
         if f["deciding"]:
             lines += ["| deciding number | ours (mean ± std) | seeds | paper (± its uncertainty) | verdict |", "|---|---|---|---|---|"]
             for ref, n in f["deciding"]:
@@ -252,8 +316,18 @@ def findings_page(profile: str = "paper", root: Path | None = None) -> str:
                              f"{verdict_cell(n)} |")
             lines.append("")
         if f["family"]:
-            lines += ["All primary comparisons of this claim's figures: " + ", ".join(f"{c} {v}" for v, c in sorted(
-                f["family"].items(), key=lambda kv: -kv[1])) + ".", ""]
+            lines += ["All primary comparisons of this claim's figures (its verdict is computed from these): " + ", ".join(
+                f"{c} {v}" for v, c in sorted(f["family"].items(), key=lambda kv: (-kv[1], kv[0]))) + ".", ""]
+        if f["directions"]:
+            dc = Counter(v for _, v in f["directions"])
+            lines += ["Direction tests this claim carries (numbers without a paper value where the paper states a "
+                      "direction; counted with the comparisons): " + ", ".join(f"{c} {v}" for v, c in sorted(
+                          dc.items(), key=lambda kv: (-kv[1], kv[0]))) + ".", "",
+                      "| direction test | ours (mean ± std) | seeds | result |", "|---|---|---|---|"]
+            nb_of = {id(n): nb for nb, d in data.items() for n in d["numbers"]}
+            for n, v in f["directions"]:
+                lines.append(f"| {n['label']} ({{doc}}`{nb_of.get(id(n), '')}`) | {ours_cell(n)} | {n['n_seeds']} | {v} |")
+            lines.append("")
         fig = _finding_figure(root, f["figure"])
         if fig:
             lines += [f"```{{figure}} {fig}", f"From {{doc}}`{f['figure']}`.", "```", ""]
@@ -364,9 +438,10 @@ def provenance_page(profile: str = "paper", root: Path | None = None) -> str:
 def readme_table(profile: str = "paper", root: Path | None = None) -> str:
     """The README's results block: the claims with their verdicts and the tally (same source as the findings page)."""
     data = load_results(profile, root)
-    rows = ["| the paper's claim | verdict here | decided by |", "|---|---|---|"]
+    rows = ["| the paper's claim | verdict here | decided by and carrying |", "|---|---|---|"]
     for f in findings(data):
-        nbs = sorted({ref.split("/")[0] for ref, _ in f["deciding"]} | {f["figure"]})
+        nbs = sorted({ref.split("/")[0] for ref, _ in f["deciding"]} | {f["figure"]} |
+                     {nb for nb, *_ in DIRECTIONS.get(f["key"], [])})
         rows.append(f"| {f['text']} | {f['verdict']} | " + ", ".join(f"`notebooks/{nb}.py`" for nb in nbs) + " |")
     return "\n".join(rows) + "\n\n" + tally_text(data)
 

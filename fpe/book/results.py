@@ -25,10 +25,10 @@ from ..metrics import mean_std
 from ..runtime.paths import atomic_write_text, project_root
 from ..runtime.provenance import environment
 from ..training import native
-from .verdicts import effect_ratio, verdict
+from .verdicts import RULE, effect_ratio, printed_half_unit, verdict
 from .verdicts import paper_uncertainty as paper_uncertainty_of
 
-__all__ = ["ReferenceMismatch", "check", "Number", "Results", "recompute_verdict", "measure_gaps", "write_gaps", "reference_tolerance", "write_references"]
+__all__ = ["ReferenceMismatch", "check", "Number", "Results", "recompute_verdict", "judged", "measure_gaps", "write_gaps", "reference_tolerance", "write_references"]
 
 PROFILES = ("quick", "paper")
 
@@ -83,15 +83,57 @@ class Number:
     margin: float | None = None  # equivalence margin of a null
     primary: str | None = None  # "notebook/id" of the primary comparison of this paper value, if this is not it
     ratio: float | None = None  # our effect over the paper's
+    interval: list[float] | None = None  # our interval where the chapter supplies one (a seed bootstrap of a single value)
+    paper_printed: str | None = None  # the paper's value as printed (its digits set its uncertainty)
+    rule: str = RULE  # the edition of the verdict rule that judged it (fpe.book.verdicts.RULE)
+
+
+_PRINTED_SOURCES = ("text", "table", "real-data table", "paper, theory")
+
+
+def _legacy_half_unit(value: float) -> float:
+    """The second edition's printed precision (with its whole-number bug), to recognise an uncertainty it set."""
+    from decimal import Decimal
+
+    exponent = Decimal(repr(float(value))).normalize().as_tuple().exponent
+    return 0.5 * 10.0 ** min(int(exponent), 0) if value != int(value) else 0.5
+
+
+def _paper_uncertainty(number: dict) -> float:
+    """The stored uncertainty of the paper value; for a number judged by an earlier edition of the rule
+    (no ``rule`` stored), an uncertainty that edition derived from the printed digits is derived again
+    by :func:`fpe.book.verdicts.printed_half_unit` (the whole-number fix), so stored results are re-judged
+    from their stored inputs until their chapter runs again."""
+    u = number.get("paper_uncertainty") or 0.0
+    if number.get("rule") is None and number.get("paper") is not None:
+        s = (number.get("source") or "").lower()
+        printed = s.startswith(_PRINTED_SOURCES) or number.get("unit") == "R²"
+        if printed and not (number.get("unit") == "count" and "text" in s) and u == _legacy_half_unit(number["paper"]):
+            return printed_half_unit(number.get("paper_printed") or number["paper"])
+    return u
 
 
 def recompute_verdict(number: dict) -> str:
     """The verdict of a stored number, from its stored inputs (the check that every recorded verdict follows the rule)."""
+    iv = number.get("interval")
     return verdict(number["value"], number["spread"], number["n_seeds"], number["paper"],
-                   paper_uncertainty=number.get("paper_uncertainty") or 0.0, baseline=number.get("baseline"),
+                   paper_uncertainty=_paper_uncertainty(number), baseline=number.get("baseline"),
                    paper_baseline=number.get("paper_baseline"), resolution=number.get("resolution"),
                    kind=number.get("kind", "comparison"), substitute=number.get("substitute", False),
-                   margin=number.get("margin"))
+                   margin=number.get("margin"), given_interval=tuple(iv) if iv is not None else None)
+
+
+def judged(number: dict) -> dict:
+    """A stored number judged by this edition of the rule: a copy with the verdict, the paper's
+    uncertainty and the ratio recomputed from its stored inputs (what the generated pages show; equal to
+    the stored ones for a number its chapter recorded under this edition)."""
+    out = dict(number)
+    out["paper_uncertainty"] = _paper_uncertainty(number) if number.get("paper") is not None else number.get("paper_uncertainty")
+    out["verdict"] = recompute_verdict(number)
+    if number.get("paper") is not None:
+        out["ratio"] = effect_ratio(number["value"], number["paper"], number.get("baseline"), number.get("paper_baseline"))
+    out["rule"] = RULE
+    return out
 
 
 def _fmt(x: float | None, unit: str) -> str:
@@ -104,22 +146,33 @@ def _fmt(x: float | None, unit: str) -> str:
     return f"{x:.4g}"
 
 
+def _fmt_u(u: float) -> str:
+    """An uncertainty as stored (0.05 stays 0.05; 2.5 stays 2.5)."""
+    return f"{u:.3g}"
+
+
 def paper_cell(n: dict) -> str:
-    """The paper's value with its own uncertainty, as the tables show it."""
+    """The paper's value with its own uncertainty, as the tables show it (the uncertainty as stored)."""
     if n["paper"] is None:
         return "–"
     u = n.get("paper_uncertainty")
-    return _fmt(n["paper"], n["unit"]) + (f" ± {_fmt(u, n['unit'])}" if u else "")
+    return (n.get("paper_printed") or _fmt(n["paper"], n["unit"])) + (f" ± {_fmt_u(u)}" if u else "")
 
 
 def ours_cell(n: dict) -> str:
-    return _fmt(n["value"], n["unit"]) + ("" if n["n_seeds"] < 2 else f" ± {_fmt(n['spread'], n['unit'])}")
+    """Ours: mean ± std over seeds, or a single value with the interval the chapter supplied."""
+    iv = n.get("interval")
+    if n["n_seeds"] < 2:
+        return _fmt(n["value"], n["unit"]) + (f" [{_fmt(iv[0], n['unit'])}, {_fmt(iv[1], n['unit'])}]" if iv else "")
+    return _fmt(n["value"], n["unit"]) + f" ± {_fmt(n['spread'], n['unit'])}"
 
 
 def verdict_cell(n: dict) -> str:
     r = n.get("ratio")
-    extra = f" (ours/paper {r:.2f})" if r is not None and n["verdict"].startswith("partly") else ""
-    return n["verdict"] + extra + (f"; primary: {n['primary']}" if n.get("primary") else "")
+    v = n["verdict"]
+    extra = f" (ours/paper {r:.2f})" if r is not None and (v.startswith(("partly", "same direction")) or
+                                                           (v.startswith("not reproduced") and r > 0)) else ""
+    return v + extra + (f"; primary: {n['primary']}" if n.get("primary") else "")
 
 
 def table_row(n: dict, label: str | None = None) -> str:
@@ -156,28 +209,37 @@ class Results:
     def reference_path(self) -> Path:
         return self.root / "references" / self.profile / f"{self.notebook}.json"
 
-    def add(self, id: str, values: Sequence[float] | float, *, label: str, paper: float | None = None,
+    def add(self, id: str, values: Sequence[float] | float, *, label: str, paper: float | str | None = None,
             unit: str = "%", source: str | None = None, baseline: float | None = None,
             paper_baseline: float | None = None, paper_uncertainty: float | None = None, resolution: float | None = None,
             kind: str = "comparison", substitute: bool = False, margin: float | None = None, primary: str | None = None,
-            note: str | None = None, checked: bool = True) -> Number:
+            note: str | None = None, checked: bool = True, interval: Sequence[float] | None = None) -> Number:
         """Record a number from its per-seed ``values`` (or one value) and judge it by
         :func:`fpe.book.verdicts.verdict` (whose arguments these are; ``paper_uncertainty`` defaults to
         the reading uncertainty of ``source``). ``primary`` names the primary comparison ("notebook/id")
         of the same paper value when this is a repeat. ``checked=False`` keeps a machine-dependent number
-        (a timing) out of the reference check.
+        (a timing) out of the reference check. ``paper`` may be the paper's printed string (``"0.70"``),
+        whose digits set its uncertainty. ``interval=(lo, hi)`` supplies our interval (e.g. a seed
+        bootstrap of a single derived value, such as the R² of one fit); without it a single value has
+        no interval and gets no verdict.
         """
         vals = [float(values)] if isinstance(values, (int, float)) else [float(v) for v in values]
         if not vals:
             raise ValueError(f"values for {id!r} must not be empty")
         mean, std = mean_std(vals)
+        printed = paper if isinstance(paper, str) else None
+        if printed is not None:
+            paper = float(printed.strip().rstrip("%"))
         if paper is not None and paper_uncertainty is None:
-            paper_uncertainty = paper_uncertainty_of(paper, source, unit)
+            paper_uncertainty = paper_uncertainty_of(printed or paper, source, unit)
+        if interval is not None:
+            interval = [float(interval[0]), float(interval[1])]
         num = Number(id=id, label=label, value=mean, spread=std, n_seeds=len(vals), paper=paper, verdict="",
                      unit=unit, source=source, note=note, checked=checked, values=vals,
                      paper_uncertainty=paper_uncertainty, baseline=baseline, paper_baseline=paper_baseline,
                      resolution=resolution, kind=kind, substitute=substitute, margin=margin, primary=primary,
-                     ratio=None if paper is None else effect_ratio(mean, paper, baseline, paper_baseline))
+                     ratio=None if paper is None else effect_ratio(mean, paper, baseline, paper_baseline),
+                     interval=interval, paper_printed=printed)
         num.verdict = recompute_verdict(asdict(num))
         self.numbers[id] = num
         return num
