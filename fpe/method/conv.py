@@ -31,12 +31,13 @@ the weights' device, so every device gets the same masks.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 
 import torch
 from torch import nn
-from torch.nn.utils import prune
 
-from .pruning import attach_mask, check_split_args, effective_weights, global_magnitude_masks, split_pairs
+from .pruning import (attach_mask, check_alpha, check_layers, check_materialised, check_split_args, copy_module, effective_weights,
+                      global_magnitude_masks, split_pairs)
 from .mlp import ELEMENTWISE, check_finite
 from .splits import SplitRule
 
@@ -122,7 +123,13 @@ def split_copy_cnn(model: nn.Sequential, alpha: int, split: str | SplitRule = "r
     Same arguments and checks as :func:`expand_cnn`. The first layer keeps its non-zero count;
     later ones hold ``alpha`` copies of each outgoing weight (the surplus that the global prune removes).
     """
+    alpha = check_alpha(alpha)
+    check_materialised(model)
     layers, _ = _plan(model)
+    from .expand import check_class
+
+    check_class(model)
+    check_layers(model, [(str(i), m) for i, m, _ in layers], "model module")
     check_split_args(alpha, "random", None, generator)  # alpha and generator; the split names are ours
     if not (callable(split) or split in CONV_SPLITS):
         raise ValueError(f"split must be one of {CONV_SPLITS} or a callable, got {split!r}")
@@ -171,7 +178,7 @@ def _filter_rule(rule: SplitRule, kernel_size: tuple[int, int]) -> SplitRule:
 
 
 def expand_cnn(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", *,
-               generator: torch.Generator | None = None) -> nn.Sequential:
+               generator: torch.Generator | None = None, inplace: bool = False) -> nn.Sequential:
     """Fixed Parameter Expansion of a trained ``nn.Sequential`` CNN (the paper, as we read it, section 2).
 
     Args:
@@ -185,41 +192,66 @@ def expand_cnn(model: nn.Sequential, alpha: int, split: str | SplitRule = "rando
             for a ``Conv2d`` it gets ``weight (out, in, kh, kw)`` and returns ``(out, in, kh, kw)`` or
             ``(in, kh, kw)`` child indices, for a ``Linear`` as in :func:`fpe.expand`.
         generator: CPU torch generator for the split draws.
+        inplace: expand ``model`` itself (its ``Conv2d``, ``Linear`` and hidden ``BatchNorm`` modules, the
+            same objects, get the wider tensors); otherwise a new model.
 
     Returns:
-        A new ``nn.Sequential`` of the same modules, hidden layers ``alpha`` times wider, a ``weight_mask``
+        A new ``nn.Sequential`` of the same modules (names kept; a ``Sequential`` subclass comes back as a
+        copy of its class, as in :func:`fpe.expand`), hidden layers ``alpha`` times wider, a ``weight_mask``
         on every ``Conv2d`` and ``Linear`` and ``fpe.count_nonzero(new) == fpe.count_nonzero(model)``.
+        Frozen parameters stay frozen; the model deep-copies and pickles (see :func:`fpe.expand`).
 
     Raises:
         ValueError: naming the module index, its type and why, for a module it cannot track, a grouped
         convolution, a ``Linear`` whose ``in_features`` is not a multiple of the channels before the
         ``Flatten``, ``alpha`` above a fan-in, non-finite weights or a bad argument.
     """
+    alpha = check_alpha(alpha)
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    check_materialised(model)
     layers, norms = _plan(model)
     new_w, new_b = split_copy_cnn(model, alpha, split, generator=generator)
     masks = global_magnitude_masks(new_w, n_keep=sum(int(torch.count_nonzero(m.weight.detach())) for _, m, _ in layers))
     new = {i: (m, *t) for (i, m, _), t in zip(layers, zip(new_w, new_b, masks))}
     hidden_norms = {i for i, before in norms if 0 < before < len(layers)}
-    out = nn.Sequential(*(_masked(*new[i]) if i in new else _copied_norm(m, alpha) if i in hidden_norms
-                          else copy.deepcopy(m) for i, m in enumerate(model)))
+    if inplace:
+        for i, m in enumerate(model):
+            if i in new:
+                attach_mask(m, *new[i][1:])
+            elif i in hidden_norms:
+                _widen_norm(m, m, alpha)
+        return model
+    built = [_masked(*new[i]) if i in new else _copied_norm(m, alpha) if i in hidden_norms
+             else copy.deepcopy(m) if type(model) is nn.Sequential else None for i, m in enumerate(model)]
+    if type(model) is nn.Sequential:
+        out = nn.Sequential(OrderedDict(zip(model._modules, built)))
+    else:  # a subclass: a copy of it (its own attributes kept), with the new layers
+        out = copy_module(model)
+        for name, m in zip(list(out._modules), built):
+            if m is not None:
+                out._modules[name] = m
     out.train(model.training)
     return out
 
 
 def _masked(m: nn.Module, w: torch.Tensor, b: torch.Tensor | None, mask: torch.Tensor) -> nn.Module:
-    """A new layer like ``m`` with the weight ``w * mask`` fixed by ``custom_from_mask`` and the bias ``b``."""
+    """A new layer like ``m`` with the weight ``w * mask`` fixed by the pruning mask and the bias ``b``
+    (frozen if ``m`` was)."""
     kw = dict(bias=b is not None, device=w.device, dtype=w.dtype)
     if isinstance(m, nn.Linear):
-        return attach_mask(nn.Linear(w.shape[1], w.shape[0], **kw), w, b, mask)
+        return attach_mask(nn.Linear(w.shape[1], w.shape[0], **kw), w, b, mask, like=m)
     conv = nn.Conv2d(w.shape[1], w.shape[0], m.kernel_size, m.stride, m.padding, m.dilation, padding_mode=m.padding_mode, **kw)
-    conv.weight, conv.bias = nn.Parameter(w * mask), None if b is None else nn.Parameter(b)
-    prune.custom_from_mask(conv, "weight", mask)
-    return conv
+    return attach_mask(conv, w, b, mask, like=m)
 
 
 def _copied_norm(norm: nn.Module, alpha: int) -> nn.Module:
     """A copy of a ``BatchNorm`` whose per-channel parameters and statistics are repeated for the children."""
-    new = copy.deepcopy(norm)  # eps, momentum, num_batches_tracked
+    return _widen_norm(copy.deepcopy(norm), norm, alpha)  # eps, momentum, num_batches_tracked
+
+
+def _widen_norm(new: nn.Module, norm: nn.Module, alpha: int) -> nn.Module:
+    """``new`` (``norm`` or its copy) with ``norm``'s per-channel entries repeated for the children, in place."""
     new.num_features = norm.num_features * alpha
     for name in ("weight", "bias", "running_mean", "running_var"):
         p = getattr(norm, name)

@@ -32,6 +32,7 @@ model on a GPU gets the same masks as the same model on the CPU.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from typing import Sequence
 
 import torch
@@ -39,69 +40,144 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .mlp import check_sequential
-from .pruning import attach_mask, check_split_args, effective_weights, global_magnitude_masks, split_pairs
+from .pruning import (attach_mask, check_alpha, check_layers, check_materialised, check_split_args, copy_module, effective_weights,
+                      global_magnitude_masks, split_pairs)
 from .splits import SplitRule
 
 __all__ = ["expand", "split_copy", "count_nonzero"]
 
 
 def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
-    """Number of non-zero weights of every ``Linear`` and ``Conv2d`` in ``model`` (biases only if
-    asked; norm parameters never): the budget FPE keeps fixed (the paper, as we read it, section 2).
+    """Number of non-zero weights of every ``Linear`` and ``Conv2d`` in ``model`` and of the input
+    projections of every ``nn.MultiheadAttention`` (``in_proj_weight`` or ``q/k/v_proj_weight``; its
+    ``out_proj`` is a ``Linear``), biases only if asked, norm parameters never: the budget FPE keeps
+    fixed (the paper, as we read it, section 2).
 
-    With pruning masks attached, the effective (masked) weight is counted.
+    With pruning masks attached, the effective (masked) weight is counted. Each parameter is counted
+    once: layers that share (tie) one weight count it once.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(include_bias, bool):
+        raise TypeError(f"include_bias must be True or False, got {include_bias!r}")
+    seen: set = set()
     total = 0
+
+    def add(key, t: torch.Tensor | None) -> None:
+        nonlocal total
+        if t is None or key in seen:
+            return
+        seen.add(key)
+        if t.device.type == "meta":
+            raise ValueError("count_nonzero: the model has weights on the meta device (no values to count); "
+                             "materialise it first (model.to_empty(device='cpu') and load_state_dict)")
+        total += int(torch.count_nonzero(t.detach()))
+
+    def key(m: nn.Module, name: str):  # a masked tensor is its (original, mask) pair; a plain one itself
+        orig, mask = m._parameters.get(name + "_orig"), m._buffers.get(name + "_mask")
+        return (id(orig), id(mask)) if orig is not None and mask is not None else id(getattr(m, name))
+
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d)):
-            total += int(torch.count_nonzero(m.weight.detach()))
+            add(key(m, "weight"), m.weight)
             if include_bias and m.bias is not None:
-                total += int(torch.count_nonzero(m.bias.detach()))
+                add(key(m, "bias"), m.bias)
+        elif isinstance(m, nn.MultiheadAttention):
+            for name in ("in_proj_weight", "q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                if getattr(m, name, None) is not None:
+                    add(key(m, name), getattr(m, name))
+            if include_bias:
+                for name in ("in_proj_bias", "bias_k", "bias_v"):
+                    if getattr(m, name, None) is not None:
+                        add(key(m, name), getattr(m, name))
     return total
 
 
 def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", *,
-           groups: Sequence[Sequence[int]] | None = None, generator: torch.Generator | None = None) -> nn.Sequential:
+           groups: Sequence[Sequence[int]] | None = None, generator: torch.Generator | None = None,
+           inplace: bool = False) -> nn.Sequential:
     """Fixed Parameter Expansion of a trained MLP (the paper, as we read it, section 2).
 
     Args:
         model: ``nn.Sequential`` of ``Linear`` layers (one or more hidden layers) with any elementwise
             activations and ``Dropout`` between them and an optional leading ``Flatten``
-            (:func:`fpe.method.mlp.check_sequential`). It is not modified. Existing pruning masks are
-            honoured (the effective weights are used). Any device.
-        alpha: integer expansion factor, ``2 <= alpha <= fan_in`` of every hidden layer.
+            (:func:`fpe.method.mlp.check_sequential`). It is not modified (unless ``inplace``). Existing
+            pruning masks are honoured (the effective weights are used). Any real device (not
+            ``meta``). Refused with a ``ValueError`` naming the layer: tied weights (two layers sharing
+            a ``Parameter``), ``weight_norm``/``spectral_norm``/``parametrize``, non-finite weights.
+        alpha: integer expansion factor, ``2 <= alpha <= fan_in`` of every hidden layer (a Python or
+            NumPy integer or a 0-d integer tensor).
         split: ``"random"``, ``"clause"`` (needs ``groups``), ``"gram"`` (:mod:`fpe.method.gram`) or a callable
             ``rule(weight (h, fan_in), alpha, generator) -> assignment (h, fan_in) or (fan_in,)``.
         groups: for ``split="clause"``, a partition of the input indices (e.g. :func:`fpe.tasks.clause_groups`).
         generator: CPU torch generator for the random parts (split draws).
+        inplace: expand ``model`` itself: its ``Linear`` modules (the same objects, their hooks kept) get
+            the wider weights and masks; other modules are left as they are. Otherwise a new model.
 
     Returns:
-        A new ``nn.Sequential`` of the same form (its other modules copied), hidden layers ``alpha``
-        times wider, with a ``weight_mask`` on every ``Linear`` and ``count_nonzero(new) == count_nonzero(model)``.
+        A new model of the same form (its other modules copied), hidden layers ``alpha`` times wider,
+        with a ``weight_mask`` on every ``Linear`` and ``count_nonzero(new) == count_nonzero(model)``.
+        A plain ``nn.Sequential`` comes back as an ``nn.Sequential`` with the same module names; a
+        ``Sequential`` subclass (that does not override ``forward``) as a deep copy of the same class;
+        one that overrides ``forward`` is refused (its forward might not apply the modules in order).
+        Frozen parameters (``requires_grad=False``) stay frozen. The model deep-copies
+        (``copy.deepcopy``, ``AveragedModel``), pickles and runs under ``torch.compile``; for
+        ``torch.jit.script`` (which cannot compile the pruning hook) script :func:`fpe.export`'s copy.
+
+    FPE changes the network's function: the expanded model computes something else than the trained
+    one, on purpose. A child sees only its share of the parent's inputs, so it computes
+    ``act(w_k . x_k + b)`` and the next layer sums ``act(w_1 . x_1 + b) + ... + act(w_alpha . x_alpha + b)``
+    where the parent gave ``act(w . x + b)`` with ``w . x = sum_k w_k . x_k``: an activation of a sum
+    is not the sum of the activations (for ReLU, ``relu(a + b) != relu(a) + relu(b)`` when the signs
+    differ; the bias is copied to every child, too), and the global prune then removes the smallest
+    weights. The paper (section 2) expands and then keeps training at the same non-zero count; the
+    parent's function is the starting point, not an invariant. :func:`fpe.export` makes the masks permanent.
 
     A ``Sequential`` with ``Conv2d`` layers is a CNN: it goes to :func:`fpe.method.conv.expand_cnn` (channel
     FPE; ``split`` one of its rules, no ``groups``).
     """
+    alpha = check_alpha(alpha)
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    check_materialised(model)
     if isinstance(model, nn.Sequential) and any(isinstance(m, nn.Conv2d) for m in model):
         if groups is not None:
             raise ValueError("groups (split='clause') is for MLPs; a CNN takes split='random', 'channel', 'gram' or a callable")
         from .conv import expand_cnn
 
-        return expand_cnn(model, alpha, split, generator=generator)
+        return expand_cnn(model, alpha, split, generator=generator, inplace=inplace)
     new_w, new_b = split_copy(model, alpha, split, groups=groups, generator=generator)
     masks = global_magnitude_masks(new_w, n_keep=count_nonzero(model))
     new = iter(zip(new_w, new_b, masks))
-    layers: list[nn.Module] = []
-    for m in model:
+    if inplace:
+        for m in model:
+            if isinstance(m, nn.Linear):
+                attach_mask(m, *next(new))
+        return model
+    layers: dict[str, nn.Module] = {}
+    for name, m in model.named_children():
         if isinstance(m, nn.Linear):
             w, b, mask = next(new)
             lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype, device=w.device)
-            layers.append(attach_mask(lin, w, b, mask))
-        else:
-            layers.append(copy.deepcopy(m))
-    out = nn.Sequential(*layers)
+            layers[name] = attach_mask(lin, w, b, mask, like=m)
+        elif type(model) is nn.Sequential:
+            layers[name] = copy.deepcopy(m)
+    if type(model) is nn.Sequential:
+        out = nn.Sequential(OrderedDict(layers))
+    else:  # a subclass: a copy of it (its own attributes kept), with the new layers
+        out = copy_module(model)
+        for name, lin in layers.items():
+            out._modules[name] = lin
     out.train(model.training)
     return out
+
+
+def check_class(model) -> None:
+    """Refuse an ``nn.Sequential`` subclass with its own ``forward``: the chain cannot be checked."""
+    if isinstance(model, nn.Sequential) and type(model).forward is not nn.Sequential.forward:
+        raise ValueError(f"model is a {type(model).__name__}, an nn.Sequential subclass with its own forward: FPE "
+                         "cannot know that it applies its modules in order; expand a plain nn.Sequential of the same "
+                         "modules, or name the Linear pairs with fpe.expand_layers")
 
 
 def split_copy(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", *,
@@ -112,7 +188,11 @@ def split_copy(model: nn.Sequential, alpha: int, split: str | SplitRule = "rando
     the parent; later ones hold ``alpha`` copies of each outgoing weight (the surplus that the
     global prune of :func:`expand` removes).
     """
+    alpha = check_alpha(alpha)
+    check_materialised(model)
     layers = check_sequential(model)
+    check_class(model)
+    check_layers(model, [(str(i), lin) for i, lin in layers], "model layer")
     groups = check_split_args(alpha, split, groups, generator, fan_in=layers[0][1].in_features)
     names = [str(i) for i, _ in layers]
     weights, biases = effective_weights({n: lin for n, (_, lin) in zip(names, layers)})

@@ -27,7 +27,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .pruning import Pair, attach_mask, check_split_args, copy_module, effective_weights, global_magnitude_masks, split_pairs
+from .pruning import (Pair, attach_mask, check_alpha, check_layers, check_materialised, check_split_args, copy_module,
+                      effective_weights, global_magnitude_masks, split_pairs)
 from .mlp import check_finite
 from .splits import SplitRule
 
@@ -67,6 +68,12 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
         that are not a producer/consumer pair, ``alpha`` above a producer's fan-in, a layer in two
         pairs of one role, non-finite weights, or a failed ``check_inputs``.
     """
+    alpha = check_alpha(alpha)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    check_materialised(model)
     groups = check_split_args(alpha, split, groups, generator)
     if prune not in PRUNES:
         raise ValueError(f"prune must be one of {PRUNES}, got {prune!r}")
@@ -134,6 +141,7 @@ def resolve_pairs(model: nn.Module, pairs) -> tuple[dict[str, nn.Linear], list[P
         if twice:
             raise ValueError(f"layer {twice[0]!r} is a {role} in more than one pair")
     linears = {n: m for n, m in modules.items() if any(n in p or n in c for p, c in out)}
+    check_layers(model, linears.items())
     check_finite(linears.items())
     return linears, _dependency_order(out)
 

@@ -12,7 +12,9 @@ parent's inputs by the split rule and copy its outgoing weights and bias),
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+import operator
+import weakref
+from typing import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -20,10 +22,79 @@ from torch.nn.utils import prune
 
 from .splits import SPLITS, SplitRule, check_assignment, check_groups, clause_assignment, random_assignment
 
-__all__ = ["Pair", "check_split_args", "effective_weights", "split_pairs", "global_magnitude_masks", "attach_mask",
-           "copy_module"]
+__all__ = ["Pair", "FixedMask", "fix_mask", "check_alpha", "check_materialised", "check_layers", "check_split_args", "effective_weights", "split_pairs",
+           "global_magnitude_masks", "attach_mask", "copy_module"]
 
 Pair = tuple[tuple[str, ...], tuple[str, ...]]  # (producer names, consumer names)
+
+
+def check_alpha(alpha) -> int:
+    """``alpha`` as a Python ``int`` (the expansion factor, the paper, as we read it, section 2): a Python,
+    NumPy or 0-d integer torch tensor ``>= 2``; ``ValueError`` otherwise (``bool`` and floats included)."""
+    bad = ValueError(f"alpha must be an integer >= 2 (a Python or NumPy integer or a 0-d integer tensor), got {alpha!r}")
+    if isinstance(alpha, bool) or type(alpha).__name__ == "bool_":
+        raise bad
+    if isinstance(alpha, torch.Tensor) and (alpha.ndim != 0 or alpha.dtype.is_floating_point or alpha.dtype.is_complex
+                                            or alpha.dtype == torch.bool or alpha.device.type == "meta"):
+        raise bad
+    try:
+        value = operator.index(alpha)
+    except TypeError:
+        raise bad from None
+    if value < 2:
+        raise bad
+    return int(value)
+
+
+def check_materialised(model) -> None:
+    """Refuse a model with parameters or buffers on the ``meta`` device (they have shapes, not values,
+    and FPE splits the trained values; the paper, as we read it, section 2). Not a module: no check."""
+    if isinstance(model, nn.Module):
+        for name, t in (*model.named_parameters(), *model.named_buffers()):
+            if t.device.type == "meta":
+                raise ValueError(f"model parameter {name!r} is on the meta device: FPE needs the trained weight values; "
+                                 "materialise the model first (model.to_empty(device='cpu') and load_state_dict)")
+
+
+def check_layers(model: nn.Module, layers: Iterable[tuple[str, nn.Module]], what: str = "layer") -> None:
+    """Refuse, with a ``ValueError`` naming the layer, what FPE cannot expand faithfully (the paper, as we
+    read it, section 2: FPE needs the trained values of every weight it splits and copies):
+
+    - weights on the ``meta`` device (no values: materialise and load them first);
+    - ``weight_norm``, ``spectral_norm`` or any ``torch.nn.utils.parametrize`` parametrisation (the weight
+      is recomputed from other parameters at every forward: the expansion would be lost or dropped);
+    - tied weights: a parameter of the layer that is also registered elsewhere in ``model`` (two
+      layers sharing one ``Parameter``, an output layer tied to an embedding); FPE would silently untie them.
+    """
+    from torch.nn.utils import parametrize
+
+    owners: dict[int, list[str]] = {}
+    for n, prm in model.named_parameters(remove_duplicate=False):
+        owners.setdefault(id(prm), []).append(n)
+    for name, m in layers:
+        label = f"{what} {name!r}"
+        tensors = [t for t in (*m._parameters.values(), *m._buffers.values()) if t is not None]
+        if any(t.device.type == "meta" for t in tensors):
+            raise ValueError(f"{label} is on the meta device: FPE needs the trained weight values; materialise the model "
+                             "first (model.to_empty(device='cpu') and load_state_dict)")
+        if parametrize.is_parametrized(m):
+            raise ValueError(f"{label} has a torch.nn.utils.parametrize parametrisation (weight_norm, spectral_norm, "
+                             f"orthogonal, ...) of {sorted(m.parametrizations)}: FPE expands plain weights; remove it first "
+                             "(torch.nn.utils.parametrize.remove_parametrizations(layer, 'weight'))")
+        for hook in m._forward_pre_hooks.values():
+            kind = type(hook).__name__
+            if kind in ("WeightNorm", "SpectralNorm"):
+                raise ValueError(f"{label} has a {kind} hook ({'torch.nn.utils.weight_norm' if kind == 'WeightNorm' else 'torch.nn.utils.spectral_norm'}): "
+                                 "FPE expands plain weights and would drop it; remove it first "
+                                 f"({'torch.nn.utils.remove_weight_norm' if kind == 'WeightNorm' else 'torch.nn.utils.remove_spectral_norm'}(layer))")
+        for pname, prm in m._parameters.items():
+            if prm is None:
+                continue
+            names = owners.get(id(prm), [])
+            if len(names) > 1:
+                raise ValueError(f"{label} shares its parameter {pname!r} with another module (tied weights: {names} are "
+                                 "one Parameter); FPE would untie them silently. Untie them first "
+                                 "(layer.weight = nn.Parameter(layer.weight.detach().clone())) or leave the layer out")
 
 
 def check_split_args(alpha, split, groups, generator, *, fan_in: int | None = None):
@@ -31,8 +102,7 @@ def check_split_args(alpha, split, groups, generator, *, fan_in: int | None = No
 
     Without ``fan_in`` the clause groups are checked later, against each layer they are used on.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, int) or alpha < 2:
-        raise ValueError(f"alpha must be an integer >= 2, got {alpha!r}")
+    alpha = check_alpha(alpha)
     if not (callable(split) or split in SPLITS):
         raise ValueError(f"split must be one of {SPLITS} or a callable, got {split!r}")
     if split == "clause":
@@ -105,20 +175,41 @@ def _sibling_groups(parent_of: torch.Tensor) -> list[list[int]]:
     return list(groups.values())
 
 
-def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[torch.Tensor]:
-    """Masks keeping the ``n_keep`` largest-``|w|`` non-zeros over all ``weights`` together.
+def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int, *, method: str = "select") -> list[torch.Tensor]:
+    """Masks keeping the ``n_keep`` largest-``|w|`` non-zeros over all ``weights`` together (the paper, as
+    we read it, section 2: the one global magnitude prune, **[house: global over all layers]**).
 
-    Ties are broken by position (stable sort), so exactly ``n_keep`` entries survive.
+    Ties are broken by position (the first of equal magnitudes, in the order of ``weights`` and then
+    of their flattened entries, is dropped first, as a stable sort would), so exactly ``n_keep``
+    entries survive. ``method="select"`` (the default) finds the threshold with ``torch.kthvalue`` and
+    drops the ties at it in positional order; ``method="sort"`` is the full stable ``argsort`` it
+    replaced (kept for comparison: the masks are bitwise the same, the sort is several times slower
+    and needs more memory on large layers).
     """
+    if method not in ("select", "sort"):
+        raise ValueError(f"method must be 'select' or 'sort', got {method!r}")
+    if isinstance(n_keep, bool) or not isinstance(n_keep, int) or n_keep < 0:
+        raise ValueError(f"n_keep must be an integer >= 0, got {n_keep!r}")
     flat = torch.cat([w.reshape(-1) for w in weights])
     nonzero = flat != 0
     n_nonzero = int(nonzero.sum())
     n_drop = n_nonzero - n_keep
     keep = nonzero.clone()
-    if n_drop > 0:
+    if n_drop > 0 and method == "sort":
         mag = torch.where(nonzero, flat.abs(), torch.full_like(flat, float("inf")))
         drop = torch.argsort(mag, stable=True)[:n_drop]
         keep[drop] = False
+    elif n_drop > 0:
+        mag = flat.abs()
+        del flat
+        threshold = _kth_smallest(mag[nonzero], n_drop)
+        below = mag < threshold  # all non-zero: 0 < |w| < threshold
+        below &= nonzero
+        n_ties = n_drop - int(below.sum())  # the first n_ties entries equal to the threshold go too
+        keep &= ~below
+        del below
+        at = torch.nonzero(mag == threshold).squeeze(1)[:n_ties]
+        keep[at] = False
     masks, start = [], 0
     for w in weights:
         masks.append(keep[start : start + w.numel()].view_as(w).to(w.dtype))
@@ -126,16 +217,92 @@ def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int) -> list[tor
     return masks
 
 
-def attach_mask(lin: nn.Linear, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor) -> nn.Linear:
-    """Give ``lin`` (in place) the weight ``weight * mask`` and ``bias``, with their sizes, and fix
-    ``mask`` with ``torch.nn.utils.prune.custom_from_mask`` (``weight_orig``, ``weight_mask``)."""
+def _kth_smallest(values: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k``-th smallest of the 1-d ``values`` (1-based), by selection; a sort where the dtype or
+    device has no ``kthvalue``."""
+    try:
+        return torch.kthvalue(values, k).values
+    except (RuntimeError, NotImplementedError):
+        return torch.sort(values).values[k - 1]
+
+
+class FixedMask(prune.CustomFromMask):
+    """``torch.nn.utils.prune.CustomFromMask`` (the same ``weight_orig`` parameter, ``weight_mask`` buffer and
+    forward pre-hook, bit for bit) whose modules can be deep-copied (the paper, as we read it, section 2:
+    the masks FPE fixes).
+
+    PyTorch's pruning stores the masked weight as a plain attribute computed with autograd
+    (``weight = weight_orig * weight_mask``), a non-leaf tensor that ``copy.deepcopy`` refuses ("Only
+    Tensors created explicitly by the user ..."), so EMA copies, ``torch.optim.swa_utils.AveragedModel``
+    and keep-the-best-model code fail on a pruned model. The hook is deep-copied before the attribute
+    (it is registered first), and it then puts a detached copy of the attribute into the copy's memo:
+    the copy gets the same values (recomputed by its own hook at its next forward) and the original
+    keeps its graph. Nothing else changes: the hook computes exactly what ``CustomFromMask`` computes.
+    """
+
+    _module = None  # a weak reference to the module whose weight the hook computes
+
+    @classmethod
+    def apply(cls, module, name, mask):  # type: ignore[override]
+        method = super().apply(module, name, mask)
+        if isinstance(method, cls):  # (not a PruningContainer: an earlier prune of the same tensor)
+            method._module = weakref.ref(module)
+        return method
+
+    def __call__(self, module, inputs):
+        if self._module is None:  # after unpickling
+            self._module = weakref.ref(module)
+        super().__call__(module, inputs)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_module", None)  # a weak reference does not pickle; the next forward sets it again
+        return state
+
+    def __deepcopy__(self, memo):
+        module = None if self._module is None else self._module()
+        t = None if module is None else module.__dict__.get(self._tensor_name)
+        if isinstance(t, torch.Tensor) and not t.is_leaf and id(t) not in memo:
+            memo[id(t)] = t.detach().clone()
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for k, v in self.__dict__.items():
+            if k != "_module":
+                new.__dict__[k] = copy.deepcopy(v, memo)
+        copied = None if module is None else memo.get(id(module))
+        if copied is not None:
+            new._module = weakref.ref(copied)
+        return new
+
+
+def fix_mask(module: nn.Module, mask: torch.Tensor, name: str = "weight") -> nn.Module:
+    """``torch.nn.utils.prune.custom_from_mask(module, name, mask)`` with the deep-copyable
+    :class:`FixedMask` hook: ``{name}_orig`` parameter, ``{name}_mask`` buffer, the same numbers."""
+    FixedMask.apply(module, name, mask)
+    return module
+
+
+def attach_mask(lin: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None, mask: torch.Tensor, *,
+                like: nn.Module | None = None) -> nn.Module:
+    """Give ``lin`` (an ``nn.Linear`` or ``nn.Conv2d``, in place) the weight ``weight * mask`` and ``bias``,
+    with their sizes, and fix ``mask`` as ``torch.nn.utils.prune.custom_from_mask`` does (``weight_orig``,
+    ``weight_mask``), with the deep-copyable hook :class:`FixedMask`. With ``like`` (the layer it replaces),
+    the new weight and bias take its ``requires_grad`` (a frozen layer stays frozen)."""
     for name in ("weight", "bias"):
         if hasattr(lin, name + "_orig"):  # an earlier prune: its mask has the old shape
             prune.remove(lin, name)
     lin.weight = nn.Parameter(weight * mask, requires_grad=lin.weight.requires_grad)
     lin.bias = None if bias is None else nn.Parameter(bias, requires_grad=lin.bias is None or lin.bias.requires_grad)
-    lin.out_features, lin.in_features = weight.shape
-    prune.custom_from_mask(lin, "weight", mask)
+    if isinstance(lin, nn.Linear):
+        lin.out_features, lin.in_features = weight.shape
+    else:
+        lin.out_channels, lin.in_channels = weight.shape[:2]
+    fix_mask(lin, mask)
+    if like is not None:
+        for name, new in (("weight", lin.weight_orig), ("bias", lin.bias)):
+            old = like._parameters.get(name + "_orig", like._parameters.get(name))
+            if new is not None and old is not None:
+                new.requires_grad_(old.requires_grad)
     return lin
 
 
