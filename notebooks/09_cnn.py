@@ -163,7 +163,7 @@ print(f"{ds.name}: {len(data[0])} training images {tuple(data[0].shape[1:])}, {l
 
 # %%
 t = time.perf_counter()
-run = run_cnn(setup, WIDTHS, SEEDS, data, tag="cifar10", progress=progress)
+run = run_cnn(setup, WIDTHS, SEEDS, data, tag=ds.data_key, progress=progress)
 timings["train"] = time.perf_counter() - t
 for place in PLACES:
     for w in WIDTHS:
@@ -262,7 +262,7 @@ display(Markdown("\n".join(rows)))
 
 # %%
 t = time.perf_counter()
-run_cut = run_cnn(setup_cut, [W_SMALL], SEEDS, data, tag="cifar10", progress=progress)
+run_cut = run_cnn(setup_cut, [W_SMALL], SEEDS, data, tag=ds.data_key, progress=progress)
 timings["train_cut_check"] = time.perf_counter() - t
 cut_move = {}
 for p in PLACES:
@@ -389,7 +389,7 @@ results.meta.update(cpu_minutes_cold=CPU_COLD, setup={**setup.__dict__}, setup_c
                     cut_check_cpu_seconds=run_cut["seconds"], data=ds.name,
                     significance="scipy.stats.ttest_rel, two-sided; Benjamini-Hochberg over the widths of each place "
                                  "and separately over the two smallest-minus-largest tests",
-                    substitute="CIFAR-10 (JPEG copy) for the later version's CIFAR-100",
+                    substitute=f"{ds.name} for the later version's CIFAR-100",
                     cuts="10k-image subset, 16x16 images, 6 + 6 epochs (paper profile), 5 seeds, alpha 2, random split, no FashionMNIST")
 results.save()
 display(Markdown(results.table()))

@@ -10,7 +10,11 @@ Feature sets (each a :class:`Features`, inputs float32, labels int64):
   likewise **[house]**.
 
 Subsets are stratified and seeded (:func:`stratified_subset`); embeddings are cached as float16 by
-:func:`fpe.runtime.cache.cached`, keyed by the code of this module and what it imports (the encoders and loaders).
+:func:`fpe.runtime.cache.cached`, keyed by the code of this module and what it imports (the encoders and loaders)
+and by the content hash of the data (:meth:`fpe.datasets.loaders.Dataset.content_hash`: two copies with
+different pixels never share an entry). Each :class:`Features` carries the data set's stable ``key``
+("fashion-mnist", "cifar10", "wordnet100"), which names the training seed streams
+(:mod:`fpe.experiments.realdata`), and ``data_hash``; its ``name`` only says which copy was read.
 """
 from __future__ import annotations
 
@@ -23,7 +27,14 @@ from ..repro import derive_seed
 from .encoders import efficientnet_lite0, minilm, random_projection
 
 
-__all__ = ["Features", "stratified_subset", "fashion_features", "cifar10_features", "wordnet_features", "standardise"]
+__all__ = ["Features", "STREAM_TAGS", "stratified_subset", "fashion_features", "cifar10_features", "wordnet_features", "standardise"]
+
+
+# The seed-stream tag of each stable key. FashionMNIST and WordNet-100 keep the spelling their streams
+# always had (their display names never depended on the copy read, so chapters 07 and 08 keep their
+# numbers); CIFAR-10's streams were once tagged with the copy's name ("CIFAR-10 (JPEG copy)" vs
+# "CIFAR-10", so the same pixels gave different numbers) and are now tagged "cifar10" whatever the copy.
+STREAM_TAGS = {"fashion-mnist": "FashionMNIST", "wordnet100": "WordNet-100", "cifar10": "cifar10"}
 
 
 @dataclass
@@ -35,6 +46,20 @@ class Features:
     y_test: torch.Tensor
     classes: list[str]
     note: str = ""
+    key: str = ""  # the data set's stable key ("cifar10", ...): tags the seed streams, whatever copy was read
+    data_hash: str = ""  # sha256 of the source data's content (fpe.datasets.loaders.Dataset.content_hash)
+
+    @property
+    def data_key(self) -> str:
+        """The stable key (the display ``name`` says which copy was read; the key does not)."""
+        return self.key or self.name
+
+    @property
+    def stream_tag(self) -> str:
+        """The tag of the training seed streams (:mod:`fpe.experiments.realdata`): a function of the
+        stable key only, never of the copy the data came from (:data:`STREAM_TAGS`)."""
+        return STREAM_TAGS.get(self.data_key, self.data_key)
+
 
     @property
     def dim(self) -> int:
@@ -44,7 +69,8 @@ class Features:
         """A seeded class-stratified subset of the training set (the test set is kept)."""
         idx = torch.from_numpy(stratified_subset(self.y_train.numpy(), n_train, seed, tag="train-subset"))
         note = self.note if n_train is None or n_train >= len(self.y_train) else f"{self.note}; training subset of {len(idx)}"
-        return Features(self.name, self.x_train[idx], self.y_train[idx], self.x_test, self.y_test, self.classes, note)
+        return Features(self.name, self.x_train[idx], self.y_train[idx], self.x_test, self.y_test, self.classes, note,
+                        key=self.key, data_hash=self.data_hash)
 
 
 def stratified_subset(y: np.ndarray, n: int | None, seed: int, tag: str = "subset") -> np.ndarray:
@@ -75,7 +101,8 @@ def fashion_features(n_train: int | None = None, n_test: int | None = None, *, s
     itr, ite = stratified_subset(d.y_train, n_train, seed), stratified_subset(d.y_test, n_test, seed)
     f = lambda x: torch.from_numpy(x.reshape(len(x), -1)).float() / 255.0  # noqa: E731
     return Features("FashionMNIST", f(d.x_train[itr]), torch.from_numpy(d.y_train[itr]), f(d.x_test[ite]),
-                    torch.from_numpy(d.y_test[ite]), d.classes, note=f"raw pixels / 255; source {d.source}")
+                    torch.from_numpy(d.y_test[ite]), d.classes, note=f"raw pixels / 255; source {d.source}",
+                    key=d.data_key, data_hash=d.content_hash())
 
 
 def cifar10_features(n_train: int | None = None, n_test: int | None = None, *, size: int = 64, dim: int = 512,
@@ -86,29 +113,32 @@ def cifar10_features(n_train: int | None = None, n_test: int | None = None, *, s
     from .loaders import CIFAR10_CLASSES, load_cifar10
 
     info = {}
+    t = time.perf_counter()
+    d = load_cifar10(progress=progress)  # loaded before the cache is asked: its key holds the data's content hash
+    data_hash = d.content_hash()
+    seconds_load = time.perf_counter() - t
 
     def compute():
-        t0 = time.perf_counter()
-        d = load_cifar10(progress=progress)
-        itr, ite = stratified_subset(d.y_train, n_train, seed), stratified_subset(d.y_test, n_test, seed)
         t1 = time.perf_counter()
+        itr, ite = stratified_subset(d.y_train, n_train, seed), stratified_subset(d.y_test, n_test, seed)
         e_tr = efficientnet_lite0(d.x_train[itr], size=size, threads=threads, progress=progress)
         e_te = efficientnet_lite0(d.x_test[ite], size=size, threads=threads, progress=progress)
         t2 = time.perf_counter()
         return {"train": e_tr, "test": e_te, "y_train": torch.from_numpy(d.y_train[itr]),
-                "y_test": torch.from_numpy(d.y_test[ite]), "source": d.name,
-                "seconds_load": t1 - t0, "seconds_embed": t2 - t1}
+                "y_test": torch.from_numpy(d.y_test[ite]), "seconds_embed": t2 - t1}
 
-    t = time.perf_counter()
     emb = cached("embeddings/cifar10-efficientnet-lite0", {"size": size, "resize": "bicubic-antialias", "norm": "imagenet",
                                                            "pool": "mean", "n_train": n_train, "n_test": n_test,
-                                                           "seed": seed}, lambda: _half(compute()), module=__name__)
-    info.update(seconds_total=time.perf_counter() - t, **{k: emb[k] for k in ("seconds_load", "seconds_embed", "source")})
+                                                           "seed": seed, "data": data_hash}, lambda: _half(compute()),
+                 module=__name__)
+    info.update(seconds_total=time.perf_counter() - t, seconds_load=seconds_load, seconds_embed=emb["seconds_embed"],
+                source=d.name, data_hash=data_hash)
     p_tr = random_projection(emb["train"].float(), dim, seed=seed)
     p_te = random_projection(emb["test"].float(), dim, seed=seed)
     x_tr, x_te = standardise(p_tr, p_te)
-    return Features(emb["source"], x_tr, emb["y_train"], x_te, emb["y_test"], list(CIFAR10_CLASSES),
-                    note=f"EfficientNet-Lite0 at {size} px, 1280-d -> seeded Gaussian projection to {dim}-d, standardised"), info
+    return Features(d.name, x_tr, emb["y_train"], x_te, emb["y_test"], list(CIFAR10_CLASSES),
+                    note=f"EfficientNet-Lite0 at {size} px, 1280-d -> seeded Gaussian projection to {dim}-d, standardised",
+                    key=d.data_key, data_hash=data_hash), info
 
 
 def wordnet_features(*, per_class: int = 300, n_classes: int = 100, depth: int = 5, seed: int = 0, threads: int = 2,
@@ -127,14 +157,17 @@ def wordnet_features(*, per_class: int = 300, n_classes: int = 100, depth: int =
         return {"train": e_tr, "test": e_te, "seconds_embed": time.perf_counter() - t0}
 
     t = time.perf_counter()
+    data_hash = d.content_hash()
     emb = cached("embeddings/wordnet100-all-MiniLM-L6-v2", {"depth": depth, "n_classes": n_classes, "per_class": per_class,
-                                                            "seed": seed, "pool": "mean", "normalize": True},
+                                                            "seed": seed, "pool": "mean", "normalize": True,
+                                                            "data": data_hash},
                  lambda: _half(compute()), module=__name__)
-    info = {"seconds_total": time.perf_counter() - t, "seconds_embed": emb["seconds_embed"], "source": d.source}
+    info = {"seconds_total": time.perf_counter() - t, "seconds_embed": emb["seconds_embed"], "source": d.source,
+            "data_hash": data_hash}
     x_tr, x_te = standardise(emb["train"].float(), emb["test"].float())
     return Features("WordNet-100", x_tr, torch.from_numpy(d.y_train), x_te, torch.from_numpy(d.y_test), d.classes,
                     note=f"all-MiniLM-L6-v2 384-d gloss embeddings, standardised; {len(d.x_train)} train / "
-                         f"{len(d.x_test)} test glosses"), info
+                         f"{len(d.x_test)} test glosses", key=d.data_key, data_hash=data_hash), info
 
 
 def _half(value: dict) -> dict:

@@ -38,7 +38,8 @@ import numpy as np
 
 __all__ = ["DataError", "Dataset", "search_dirs", "user_cache_dir", "download", "sha256_file", "read_idx",
            "load_fashion_mnist", "load_cifar10", "read_cifar_binary", "read_cifar_jpeg_pack",
-           "load_wordnet100", "parse_wordnet_nouns", "wordnet100_from_nouns", "FASHION_CLASSES"]
+           "load_wordnet100", "parse_wordnet_nouns", "wordnet100_from_nouns", "FASHION_CLASSES", "content_hash",
+           "write_cifar_binary"]
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"], "cifar10": [], "wordnet": ["/usr/share/wordnet"]}
@@ -80,6 +81,40 @@ class Dataset:
     classes: list[str]
     source: str  # the file or directory it was read from
     meta: dict = field(default_factory=dict)
+    key: str = ""  # the stable data-set key ("cifar10", "fashion-mnist", "wordnet100"): names seed streams and caches
+    _hash: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def data_key(self) -> str:
+        """The stable key of the data set, whatever copy it was read from (the display ``name`` says
+        which copy: "CIFAR-10" or "CIFAR-10 (JPEG copy)"); falls back to the name."""
+        return self.key or self.name
+
+    def content_hash(self) -> str:
+        """sha256 of the data itself (pixels or texts, labels, class names), not of the file it came from:
+        two copies with the same pixels (the canonical binary and a re-packing of it) share it, two with
+        different pixels (the canonical binary and the JPEG copy) never do. Computed once."""
+        if self._hash is None:
+            self._hash = content_hash(self.x_train, self.y_train, self.x_test, self.y_test, self.classes)
+        return self._hash
+
+
+def content_hash(*parts) -> str:
+    """sha256 over arrays (dtype, shape and bytes), lists of texts and other values, in order."""
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, np.ndarray) or hasattr(p, "numpy"):
+            a = np.ascontiguousarray(p.numpy() if hasattr(p, "numpy") and not isinstance(p, np.ndarray) else p)
+            h.update(f"array {a.dtype.str} {a.shape}\n".encode())
+            h.update(a.reshape(-1).view(np.uint8).data)
+        elif isinstance(p, (list, tuple)):
+            h.update(f"list {len(p)}\n".encode())
+            for item in p:
+                b = str(item).encode("utf-8")
+                h.update(len(b).to_bytes(8, "little") + b)
+        else:
+            h.update(f"value {p!r}\n".encode())
+    return h.hexdigest()
 
 
 # --- where files are found ---------------------------------------------------------------------
@@ -206,7 +241,7 @@ def load_fashion_mnist(*, progress: bool = True, verify: bool = True) -> Dataset
             raise DataError(f"FashionMNIST {split}: {len(x)} images but {len(y)} labels in {source.parent}")
         xs[split] = (x, y.astype(np.int64))
     return Dataset("FashionMNIST", xs["train"][0], xs["train"][1], xs["test"][0], xs["test"][1],
-                   list(FASHION_CLASSES), str(source.parent))
+                   list(FASHION_CLASSES), str(source.parent), key="fashion-mnist")
 
 
 # --- CIFAR-10 ----------------------------------------------------------------------------------
@@ -247,6 +282,39 @@ def read_cifar_binary(path: str | os.PathLike, *, expect_full: bool = True) -> d
             raise DataError(f"{path}: label {y.max()} out of range 0..9 (corrupt); {_fix_hint(path, 'cifar10')}")
         out[split] = (x, y)
     return out
+
+
+def write_cifar_binary(path: str | os.PathLike, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                       y_test: np.ndarray, *, batches: int = 5) -> Path:
+    """Write images ``(N, 32, 32, 3)`` uint8 and labels as a CIFAR-10 binary archive laid out like the
+    canonical ``cifar-10-binary.tar.gz`` (``cifar-10-batches-bin/data_batch_1..5.bin``, ``test_batch.bin``,
+    ``batches.meta.txt``; records of 1 label byte + 1024 R, 1024 G, 1024 B bytes). The tests write the
+    JPEG copy's pixels this way to stand in for the canonical download (:func:`read_cifar_binary` reads it;
+    with other than 10,000 images per batch use ``expect_full=False``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def records(x, y):
+        x, y = np.asarray(x, dtype=np.uint8), np.asarray(y)
+        if x.ndim != 4 or x.shape[1:] != (32, 32, 3) or len(x) != len(y) or (len(y) and (y.min() < 0 or y.max() > 9)):
+            raise ValueError(f"expected images (N, 32, 32, 3) with labels 0..9, got {x.shape} and {len(y)} labels")
+        rec = np.empty((len(x), 1 + 3072), dtype=np.uint8)
+        rec[:, 0] = y
+        rec[:, 1:] = x.transpose(0, 3, 1, 2).reshape(len(x), -1)
+        return rec
+
+    train, test = records(x_train, y_train), records(x_test, y_test)
+    files = {f"data_batch_{i + 1}.bin": part.tobytes() for i, part in enumerate(np.array_split(train, batches))}
+    files["test_batch.bin"] = test.tobytes()
+    files["batches.meta.txt"] = ("\n".join(CIFAR10_CLASSES) + "\n").encode()
+    tmp = path.with_name(path.name + ".part")
+    with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    os.replace(tmp, path)
+    return path
 
 
 def read_cifar_jpeg_pack(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -292,7 +360,7 @@ def load_cifar10(*, progress: bool = True) -> Dataset:
                             progress=progress)
             parts, name = read_cifar_binary(path), "CIFAR-10"
     (xtr, ytr), (xte, yte) = parts["train"], parts["test"]
-    return Dataset(name, xtr, ytr, xte, yte, list(CIFAR10_CLASSES), str(path))
+    return Dataset(name, xtr, ytr, xte, yte, list(CIFAR10_CLASSES), str(path), key="cifar10")
 
 
 # --- WordNet-100 -------------------------------------------------------------------------------
@@ -405,4 +473,5 @@ def load_wordnet100(*, depth: int = 5, n_classes: int = 100, per_class: int = 30
     tr = [t for t, s in zip(texts, is_test) if not s]
     te = [t for t, s in zip(texts, is_test) if s]
     return Dataset("WordNet-100", tr, y[~is_test], te, y[is_test], names, str(path),
-                   meta=dict(depth=depth, n_classes=n_classes, per_class=per_class, test_fraction=test_fraction, seed=seed))
+                   meta=dict(depth=depth, n_classes=n_classes, per_class=per_class, test_fraction=test_fraction, seed=seed),
+                   key="wordnet100")

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..runtime.cache import cached
+from ..datasets.loaders import content_hash
 from ..method.conv import expand_cnn
 from ..method.expand import count_nonzero
 from ..repro import generator, stream
@@ -138,7 +139,9 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
 
     Args:
         data: ``(x_train, y_train, x_test, y_test)`` from :func:`image_tensors`; ``tag`` names it in the
-            cache key and the random streams (e.g. ``"cifar10"``).
+            cache key and the random streams: the data set's stable key (``Dataset.data_key``, e.g.
+            ``"cifar10"``), never its display name, which differs between copies. The cache key also
+            holds the data's content hash.
 
     Returns ``{"dense": {w: acc (S,)}, "dense_warmup": {w: acc (S,)}, place: {w: acc (S,)},
     "nonzeros": {(kind, w): (S,)}, "seconds": {...}}`` (accuracy in %, on the test set).
@@ -149,8 +152,10 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
     if bad or not places:
         raise ValueError(f"places must be a non-empty subset of {PLACES}, got {list(places)}")
     xtr, ytr, xte, yte = data
+    # the data's content (not the copy it came from) is in the cache key: the same pixels from any copy share
+    # an entry, different pixels never do; ``tag`` (the data set's stable key) names the seed streams
     config = dict(setup=asdict(setup), widths=list(widths), seeds=list(seeds), tag=tag, n_train=len(xtr), n_test=len(xte),
-                  image_size=int(xtr.shape[-1]))
+                  image_size=int(xtr.shape[-1]), data=content_hash(xtr, ytr, xte, yte))
     s_index = [si for si, _ in enumerate(seeds) for _ in widths]
     grid = [(s, w) for s in seeds for w in widths]
 

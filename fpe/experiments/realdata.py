@@ -28,7 +28,9 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
     ``layers`` hidden layers of width ``h`` each (``hidden = [h] * layers``; the paper's ImageNet-1k
     classifier is a 5-layer MLP, ``layers=4``, section 7): FPE expands every hidden layer and prunes
     once, globally over all layers (:func:`fpe.expand`). Cells are indexed by ``h`` whatever the depth.
-    Each width is cached under ``config`` (which must identify the features) plus the run settings.
+    Each width is cached under ``config`` plus the features' stable key and data hash and the run
+    settings; the seed streams are tagged by :attr:`~fpe.datasets.features.Features.stream_tag` (the
+    stable key), so two copies of the same data give the same numbers.
     Training runs on ``device`` (the records come back to the CPU; another device computes the same
     models up to float summation order).
     """
@@ -37,7 +39,8 @@ def sweep(features: Features, widths: Sequence[int], seeds: Sequence[int], varia
     seeds, variants = list(seeds), list(variants)
     jobs = []
     for h in widths:
-        key = dict(config or {}, features=features.name, width=h, layers=layers, seeds=seeds, variants=[v.key for v in variants],
+        key = dict(config or {}, features=features.data_key, data=features.data_hash, width=h, layers=layers, seeds=seeds,
+                   variants=[v.key for v in variants],
                    lr=schedule.lr, batch_size=schedule.batch_size, warmup=schedule.warmup_epochs, post=schedule.post_epochs,
                    device=torch.device(device).type)
         cost = h * layers * sum(v.alpha for v in variants) * len(seeds) * (schedule.warmup_epochs + schedule.post_epochs)
@@ -53,7 +56,10 @@ def _width(features: Features, h: int, seeds: list[int], variants: list[Variant]
            progress: bool, device: str) -> dict:
     """One width of :func:`sweep` (one job)."""
     data = stacked_data(*(t.to(device) for t in (features.x_train, features.y_train, features.x_test, features.y_test)), seeds)
-    tag = f"{features.name}-h{h}" if layers == 1 else f"{features.name}-L{layers}-h{h}"
+    # the streams are tagged by the data set's stable key, never by its display name (which says which copy
+    # was read: "CIFAR-10" or "CIFAR-10 (JPEG copy)"), so the same data gives the same numbers from any copy
+    name = features.stream_tag
+    tag = f"{name}-h{h}" if layers == 1 else f"{name}-L{layers}-h{h}"
     r = run_schedule(*data, seeds=seeds, hidden=[h] * layers, variants=variants, schedule=schedule,
                      progress=progress, tag=tag, keep_models=False)
     return Run(r.seeds, {(m, h, key): cell for (m, _, key), cell in r.cells.items()}).to_state()
