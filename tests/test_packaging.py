@@ -299,7 +299,6 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path, name, old, new, message)
 
 def test_the_book_workflow_publishes_the_committed_notebooks_to_pages():
     wf = load("book.yml")
-    assert wf["on"]["push"]["branches"] == ["main"]
     assert wf["concurrency"]["group"] and wf["concurrency"]["cancel-in-progress"] is False
     build, deploy = wf["jobs"]["build"], wf["jobs"]["deploy"]
     runs = " ".join(s.get("run", "") for s in steps(build))
@@ -313,12 +312,56 @@ def test_the_book_workflow_publishes_the_committed_notebooks_to_pages():
     assert wf["permissions"] == {"contents": "read"}
 
 
+def test_the_book_deploys_only_what_the_tests_passed_on_main():
+    wf = load("book.yml")
+    assert set(wf["on"]) == {"workflow_run", "workflow_dispatch"}  # never straight from a push
+    run = wf["on"]["workflow_run"]
+    assert run["workflows"] == [load("test.yml")["name"]] and run["types"] == ["completed"] and run["branches"] == ["main"]
+    build = wf["jobs"]["build"]
+    cond = " ".join(build["if"].split())
+    assert "github.event.workflow_run.conclusion == 'success'" in cond and "github.event.workflow_run.event == 'push'" in cond
+    checkout = next(s for s in steps(build) if s.get("uses", "").startswith("actions/checkout@"))
+    assert "github.event.workflow_run.head_sha" in checkout["with"]["ref"]  # the tested commit, not a later one
+
+
+def test_the_book_workflow_enables_pages():
+    build = load("book.yml")["jobs"]["build"]
+    configure = next(s for s in steps(build) if s.get("uses", "").startswith("actions/configure-pages@"))
+    assert configure["with"]["enablement"] is True and "secrets.PAGES_TOKEN" in configure["with"]["token"]
+    assert build["permissions"]["pages"] in ("read", "write")
+
+
 def test_the_test_workflow_runs_make_test_on_pull_requests():
     wf = load("test.yml")
     assert "pull_request" in wf["on"]
-    (job,) = wf["jobs"].values()
+    job = wf["jobs"]["test"]
     assert job["runs-on"].startswith("ubuntu-")
     assert job["env"]["TORCH_INDEX"] == CPU_INDEX.split()[1]
     runs = " ".join(s.get("run", "") for s in steps(job))
     assert "bash .ci/run" in runs  # installs the system packages, then `make test`
     assert re.search(r"^make test$", (ROOT / ".ci" / "run").read_text(), flags=re.M)
+
+
+def test_the_test_workflow_runs_on_main_too_and_caches_pip_apt_and_data():
+    wf = load("test.yml")
+    assert wf["on"]["push"]["branches"] == ["main"]
+    job = wf["jobs"]["test"]
+    caches = {s["with"]["path"]: s["with"] for s in steps(job) if s.get("uses", "").startswith("actions/cache@")}
+    assert set(caches) == {"~/.cache/pip", "/var/cache/apt/archives/*.deb", "~/.cache/fpe-data"}
+    assert all(c["key"] and c["restore-keys"] for c in caches.values())
+    names = [s.get("name", s.get("uses", "")) for s in steps(job)]
+    ci = next(i for i, s in enumerate(steps(job)) if "bash .ci/run" in s.get("run", ""))
+    assert all(names.index(n) < ci for n in names if n.startswith("Cache"))  # restored before they are needed
+    assert "docker-clean" in " ".join(s.get("run", "") for s in steps(job))  # the image would delete the .debs
+    # a newer push cancels an older run on a pull request only: every push to main is tested
+    assert "pull_request" in str(wf["concurrency"]["cancel-in-progress"])
+
+
+def test_the_other_pythons_of_the_classifiers_are_tested():
+    classifiers = PROJECT["classifiers"]
+    versions = sorted(c.rsplit(":: ", 1)[1] for c in classifiers if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
+    job = load("test.yml")["jobs"]["other-pythons"]
+    # Python 3.11 is the Debian container's (the `test` job); the matrix covers the others
+    assert sorted(job["strategy"]["matrix"]["python"] + ["3.11"]) == versions
+    run = " ".join(s.get("run", "") for s in steps(job))
+    assert "pip install" in run and CPU_INDEX.split()[1] in run and "pytest" in run
