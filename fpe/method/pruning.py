@@ -190,26 +190,29 @@ def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int, *, method: 
         raise ValueError(f"method must be 'select' or 'sort', got {method!r}")
     if isinstance(n_keep, bool) or not isinstance(n_keep, int) or n_keep < 0:
         raise ValueError(f"n_keep must be an integer >= 0, got {n_keep!r}")
-    flat = torch.cat([w.reshape(-1) for w in weights])
-    nonzero = flat != 0
-    n_nonzero = int(nonzero.sum())
-    n_drop = n_nonzero - n_keep
-    keep = nonzero.clone()
-    if n_drop > 0 and method == "sort":
-        mag = torch.where(nonzero, flat.abs(), torch.full_like(flat, float("inf")))
-        drop = torch.argsort(mag, stable=True)[:n_drop]
-        keep[drop] = False
-    elif n_drop > 0:
-        mag = flat.abs()
-        del flat
-        threshold = _kth_smallest(mag[nonzero], n_drop)
-        below = mag < threshold  # all non-zero: 0 < |w| < threshold
-        below &= nonzero
-        n_ties = n_drop - int(below.sum())  # the first n_ties entries equal to the threshold go too
-        keep &= ~below
-        del below
-        at = torch.nonzero(mag == threshold).squeeze(1)[:n_ties]
-        keep[at] = False
+    if method == "sort":
+        flat = torch.cat([w.reshape(-1) for w in weights])
+        nonzero = flat != 0
+        n_drop = int(nonzero.sum()) - n_keep
+        keep = nonzero.clone()
+        if n_drop > 0:
+            mag = torch.where(nonzero, flat.abs(), torch.full_like(flat, float("inf")))
+            drop = torch.argsort(mag, stable=True)[:n_drop]
+            keep[drop] = False
+    else:
+        mag = torch.cat([w.reshape(-1) for w in weights]).abs_()
+        n_zero = mag.numel() - int(torch.count_nonzero(mag))
+        n_drop = mag.numel() - n_zero - n_keep
+        if n_drop > 0:
+            # zeros (|w| = 0) are the smallest entries: the threshold is the (n_zero + n_drop)-th smallest of all
+            threshold = _kth_smallest(mag, n_zero + n_drop)
+            keep = mag >= threshold  # threshold > 0, so every kept entry is a non-zero
+            n_ties = int(torch.count_nonzero(keep)) - n_keep  # entries equal to the threshold that go too, the first ones
+            if n_ties > 0:
+                keep[torch.nonzero(mag == threshold).squeeze(1)[:n_ties]] = False
+        else:
+            keep = mag != 0
+        del mag
     masks, start = [], 0
     for w in weights:
         masks.append(keep[start : start + w.numel()].view_as(w).to(w.dtype))
@@ -218,9 +221,24 @@ def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int, *, method: 
 
 
 def _kth_smallest(values: torch.Tensor, k: int) -> torch.Tensor:
-    """The ``k``-th smallest of the 1-d ``values`` (1-based), by selection; a sort where the dtype or
-    device has no ``kthvalue``."""
+    """The ``k``-th smallest of the 1-d ``values`` (1-based) by selection, exactly as ``torch.kthvalue``.
+
+    For large inputs a deterministic strided sample (no random draws) brackets the value, and only the
+    entries in the bracket are selected from; if the bracket misses, the full ``kthvalue`` decides. A
+    sort where the dtype or device has no ``kthvalue``.
+    """
     try:
+        n = values.numel()
+        if n > 1 << 20:
+            sample = torch.sort(values[:: max(1, n // (1 << 16))]).values
+            m = sample.numel()
+            pos = (k - 0.5) / n * m
+            slack = 8 * int(m ** 0.5) + 8
+            lo, hi = sample[max(0, int(pos) - slack)], sample[min(m - 1, int(pos) + slack)]
+            n_below = int(torch.count_nonzero(values < lo))
+            band = values[(values >= lo) & (values <= hi)]
+            if n_below < k <= n_below + band.numel():
+                return torch.kthvalue(band, k - n_below).values
         return torch.kthvalue(values, k).values
     except (RuntimeError, NotImplementedError):
         return torch.sort(values).values[k - 1]
@@ -242,9 +260,21 @@ class FixedMask(prune.CustomFromMask):
 
     _module = None  # a weak reference to the module whose weight the hook computes
 
+    def __init__(self, mask, fresh: bool = False) -> None:
+        super().__init__(mask)
+        self._fresh = fresh  # no earlier prune of the tensor: the default mask is all ones
+
+    def compute_mask(self, t, default_mask):
+        if not self._fresh or default_mask.shape != self.mask.shape:
+            return super().compute_mask(t, default_mask)
+        self._fresh = False
+        return self.mask.to(dtype=default_mask.dtype, copy=True)  # = ones * mask, bit for bit, without the product
+
     @classmethod
     def apply(cls, module, name, mask):  # type: ignore[override]
-        method = super().apply(module, name, mask)
+        fresh = not any(isinstance(h, prune.BasePruningMethod) and h._tensor_name == name
+                        for h in module._forward_pre_hooks.values())
+        method = super(prune.CustomFromMask, cls).apply(module, name, mask=mask, fresh=fresh)
         if isinstance(method, cls):  # (not a PruningContainer: an earlier prune of the same tensor)
             method._module = weakref.ref(module)
         return method
