@@ -197,8 +197,9 @@ plt.show()
 #
 # These rows are generated from `results/<profile>/02_headline.json`, which this notebook has just
 # written; the book's results page reads the same file. The last cell checks every number against
-# the stored reference for this profile (tolerance: 3 standard errors over seeds, at least 0.5
-# points) and fails loudly if one moved.
+# the stored reference for this profile (tolerance, `fpe.book.results.reference_tolerance`: 3 times
+# the number's float-order gap, measured between the native and the PyTorch training backends on the
+# same seeds, at least 0.5 points for percentages) and fails loudly if one moved.
 
 # %%
 results.meta.update(setup=setup.__dict__, seeds=SEEDS, variants=[v.key for v in VARIANTS],

@@ -63,11 +63,10 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 # paired t-test against dense (`fpe.metrics.paired_pvalue`), Benjamini-Hochberg adjusted over the
 # figure's tests (all cells of the four maps).
 #
-# **What was cut, openly:** 3 seeds in the `paper` profile (not 10 as in Figures 4a/4b). The grid
-# holds 25 cells x 5 models, about 3,400 hidden units per seed at inputs of up to 96; one seed
-# trains in about 2 minutes on one core here, and the whole paper profile of the Boolean chapters
-# has to fit 15 minutes on two cores (`make bench`, the provenance page). With 3 seeds a cell's
-# paired test has 2 degrees of freedom, so the `*` marks are conservative.
+# **What was cut, openly:** the scale of each profile is stated in the next cell's output, generated
+# from the profile itself. The grid holds 25 cells x 5 models, about 3,400 hidden units per seed at
+# inputs of up to 96; one seed trains in about 2 minutes on one core here, and the whole paper profile
+# of the Boolean chapters has to fit 15 minutes on two cores (`make bench`, the provenance page).
 
 # %%
 import time
@@ -104,6 +103,12 @@ results = Results("03_heat_maps", profile)
 T0 = time.perf_counter()
 print(f"profile={profile}: {len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs, {THREADS} thread(s)")
 print(setup)
+_paper = PROFILES["paper"]
+display(Markdown(
+    f"**Scale.** The `paper` profile runs {_paper['seeds']} seeds (Figures 4a/4b: 10), "
+    f"{_paper['samples_per_phase'] // house.n_train} + {_paper['samples_per_phase'] // house.n_train} epochs over "
+    f"{house.n_train} samples; this run (`{profile}`): {len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs. With "
+    f"{len(SEEDS)} seeds a cell's paired test has {len(SEEDS) - 1} degree(s) of freedom, so the `*` marks are conservative."))
 
 # %% [markdown]
 # ## Training the grid
@@ -171,6 +176,16 @@ for split, lo_hi, rng in (("clause", (40.0, 95.0), "40-95"), ("random", (10.0, 4
         results.add(f"heat_{split}_range_{end}_m12plus", extreme_cell(split, pick), paper=paper, baseline=0.0,
                     label=f"{'smallest' if end == 'min' else 'largest'} {split}-split cell mean, m >= 12",
                     source=f"Figure 4c (range {rng} %)")
+# the two other things the heat maps show (section 5): the clause split's peak, about 90 % near h = 12-16 at m = 20
+# (read off the colour scale, +/- 5), and the random split's slightly negative region at m = 8, h >= 16 (read as
+# -2.5 +/- 5: one colour step below zero); ours: per seed, the mean over those cells of both alphas
+PEAK_CELLS = [(20, h, f"clause_a{a}") for a in (2, 4) for h in (12, 16)]
+NEGATIVE_CELLS = [(8, h, f"random_a{a}") for a in (2, 4) for h in HEAT if h >= 16]
+results.add("heat_clause_peak_m20_h12_16", np.mean([sweep.relative(*c) for c in PEAK_CELLS], axis=0), paper=90.0, baseline=0.0,
+            label="clause-split peak: mean over m = 20, h = 12 and 16, both alphas", source="Figure 4c (peak, about 90 %)")
+results.add("heat_random_negative_m8_h16plus", np.mean([sweep.relative(*c) for c in NEGATIVE_CELLS], axis=0), paper=-2.5,
+            baseline=0.0, label="random-split region m = 8, h >= 16: mean over its cells, both alphas",
+            source="Figure 4c (slightly negative, read as -2.5)")
 display(Markdown(f"For m >= 12: clause split {clause_hi.min():.0f} to {clause_hi.max():.0f} % (paper about 40-95 %), "
                  f"random split {random_hi.min():.0f} to {random_hi.max():.0f} % (paper about 10-40 %); "
                  f"random split at m = 8, h >= 16: {random_m8.min():.0f} to {random_m8.max():.0f} % (paper: slightly negative)."))
@@ -209,7 +224,8 @@ display(Markdown("\n".join([
 results.add("wall_seconds", time.perf_counter() - T0, unit="s", label="wall time of this notebook (cached runs load instantly)", checked=False)
 results.add("train_seconds", train_seconds, unit="s", label="training time of the grid (0 if cached)", checked=False)
 results.meta.update(setup=setup.__dict__, seeds=SEEDS, samples_per_phase=cfg["samples_per_phase"],
-                    cut="3 seeds (Figures 4a/4b: 10); the paper's samples per phase (4096 x 1000)",
+                    cut=f"{len(SEEDS)} seeds (Figures 4a/4b: 10); {cfg['samples_per_phase'] // house.n_train} + "
+                        f"{cfg['samples_per_phase'] // house.n_train} epochs over {house.n_train} samples",
                     significance="scipy.stats.ttest_rel, two-sided; marks q < 0.05 after Benjamini-Hochberg over the figure's tests")
 results.save()
 display(Markdown(results.table()))

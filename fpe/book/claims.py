@@ -42,7 +42,7 @@ DECIDED_BY = {
 }
 FAMILIES = {  # notebook and id prefix
     "clause": [("02_headline", "acc_clause_"), ("03_load_sweeps", "rel_h_clause_"), ("03_load_sweeps", "rel_m_clause_"),
-               ("03_load_sweeps", "fold_capacity_"), ("03_load_sweeps", "r2_")],
+               ("03_load_sweeps", "fold_capacity_"), ("03_load_sweeps", "cosine_range_"), ("03_load_sweeps", "r2_")],
     "random": [("02_headline", "acc_random_"), ("03_load_sweeps", "rel_h_random_"), ("03_load_sweeps", "rel_m_random_")],
     "load": [("03_load_sweeps", "rel_m_"), ("03_heat_maps", "heat_")],
     "realdata": [("05_real_data", "table_"), ("05_real_data", "rel_"), ("05_real_data", "gram_minus_random"),
@@ -77,8 +77,8 @@ PANELS = [
     ("Figure 4c: heat maps over h and m, range ends", "03_heat_maps", ["heat_clause_range_", "heat_random_range_"], 4,
      "both ends of both ranges compared; 3 seeds"),
     ("Figure 4c: heat maps over h and m, peak and negative region", "03_heat_maps", ["heat_clause_peak", "heat_random_negative"], 2,
-     "not compared yet: the clause split's peak (about 90 near h = 12-16, m = 20) and the random split's slightly "
-     "negative region (m = 8, h ≥ 16) are read off the colour scale; the chapter's heat map shows both"),
+     "the clause split's peak (about 90 near h = 12-16, m = 20) and the random split's slightly negative region "
+     "(m = 8, h ≥ 16, read as -2.5), each against our mean over its cells; 3 seeds"),
     ("Theory: collision and coverage probabilities", "04_theory", ["p_", "mc_p_"], 1,
      "the paper's formula against our derivation and the Monte Carlo of both assignment rules (checks); the balanced "
      "split that fpe.expand uses fails it"),
