@@ -7,7 +7,8 @@ Each paper value carries its own uncertainty (:func:`paper_uncertainty`, a half-
   +/-0.005, "100" is +/-0.5); a value passed as a float is read as Python prints it (``repr``), so a
   chapter passes the paper's string where a trailing zero matters;
 - values read by eye off a linear axis: 2.5 points for Figures 4a/4b (relative improvement, %),
-  5 points for the colour scale of Figure 4c, 0.1 for the fold-change axis of Figure 3;
+  5 points for the colour scale of Figure 4c, 0.1 for the fold-change axis of Figure 3 (a range
+  read there, such as the cosine fold changes, is compared at its middle with half the range plus 0.1);
 - values read off a log axis (Figure 5): a single read value carries 15 % of itself; a read range
   ``lo``-``hi`` (the gap between the Gram and random series, or the width of a band) is compared at
   its middle with half the range plus 15 % of the middle (:func:`read_range`); dense accuracies
