@@ -110,13 +110,95 @@ def test_download_failure_midway_leaves_nothing(tmp_path):
 
     dest = tmp_path / "x.bin"
     with pytest.raises(DataError, match="could not download"):
-        data.download("http://example.invalid/x.bin", dest, None, progress=False, opener=lambda url, timeout: Broken())
+        data.download("http://example.invalid/x.bin", dest, None, progress=False, opener=lambda url, timeout: Broken(),
+                      sleep=lambda s: None)
     assert not dest.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_download_retries_with_backoff_then_succeeds(tmp_path):
+    payload = os.urandom(500)
+    calls, waits = [], []
+
+    class Once(io.BytesIO):
+        headers = {}
+
+    def flaky(url, timeout):
+        calls.append(url)
+        if len(calls) < 3:
+            raise ConnectionResetError("reset by peer")
+        if len(calls) == 3:
+            return Once(payload[:100])  # truncated: the hash differs, so it is retried too
+        return Once(payload)
+
+    dest = tmp_path / "f.bin"
+    data.download("https://example.invalid/f.bin", dest, hashlib.sha256(payload).hexdigest(), progress=False,
+                  opener=flaky, sleep=waits.append, retries=4, backoff=0.5)
+    assert dest.read_bytes() == payload and len(calls) == 4
+    assert waits == [0.5, 1.0, 2.0]  # exponential backoff
+
+
+def test_download_tries_the_next_mirror_and_does_not_wait_on_a_404(tmp_path):
+    import urllib.error
+
+    src = tmp_path / "ok.bin"
+    src.write_bytes(b"abc")
+    waits = []
+
+    def opener(url, timeout):
+        if url.startswith("https://gone.invalid/"):
+            raise urllib.error.HTTPError(url, 404, "Not Found", {}, None)
+        return urllib.request.urlopen(url, timeout=timeout)
+
+    import urllib.request
+    out = data.download(["https://gone.invalid/ok.bin", src.as_uri()], tmp_path / "d" / "ok.bin", None,
+                        md5=hashlib.md5(b"abc").hexdigest(), progress=False, opener=opener, sleep=waits.append)
+    assert out.read_bytes() == b"abc" and waits == []
+    with pytest.raises(DataError, match="MD5"):
+        data.download(src.as_uri(), tmp_path / "d" / "bad.bin", None, md5="0" * 32, progress=False, sleep=waits.append)
+    assert waits == [2.0, 4.0, 8.0]  # the default: 4 attempts, 2 s doubled
+
+
+def test_every_source_is_https_and_every_pin_names_its_source():
+    import inspect
+    src = inspect.getsource(data)
+    for url in (data.FASHION_URL, data.CIFAR10_URL, data.WORDNET_URL):
+        assert url.startswith("https://")
+    assert data.FASHION_URLS[0] == data.FASHION_URL
+    for words in ("zalandoresearch/fashion-mnist", "torchvision", "cifar.html", "Homebrew", "wordnet-base",
+                  "dataset-fashion-mnist"):
+        assert words in src
+    assert set(data.FASHION_GZ_MD5) == set(data.FASHION_FILES)
+
+
+def test_the_mirror_setting_fetches_every_file_by_its_canonical_name(tmp_path, monkeypatch):
+    """FPE_DATA_MIRROR stands in for the internet (a file:// folder here): FashionMNIST, checked by the
+    upstream MD5 of each .gz unless verify=False."""
+    arrays = write_fashion(tmp_path / "mirror")
+    monkeypatch.setenv("FPE_DATA_MIRROR", (tmp_path / "mirror").as_uri())
+    assert data.source_urls(data.CIFAR10_URL) == [(tmp_path / "mirror").as_uri() + "/cifar-10-binary.tar.gz"]
+    d = data.load_fashion_mnist(progress=False, verify=False)
+    np.testing.assert_array_equal(d.x_test, arrays["t10k-images-idx3-ubyte"])
+    for f in (data.user_cache_dir() / "fashion-mnist").glob("*.gz"):
+        f.unlink()
+    monkeypatch.setattr(data, "DOWNLOAD_BACKOFF", 0.0)
+    with pytest.raises(DataError, match="MD5"):  # not the upstream files
+        data.load_fashion_mnist(progress=False, verify=True)
+
+
+def test_an_upstream_fashion_gz_is_accepted_by_its_md5(tmp_path, monkeypatch):
+    """A .gz whose MD5 is the upstream one is FashionMNIST whatever the content hash taken from Debian says
+    (so a non-Debian user never gets a permanent 'differs' error)."""
+    arrays = write_fashion(tmp_path / "data")
+    monkeypatch.setenv("FPE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setattr(data, "FASHION_GZ_MD5", {f"{stem}": data.md5_file(tmp_path / "data" / f"{stem}.gz") for stem in arrays})
+    d = data.load_fashion_mnist(progress=False, verify=True)
+    assert d.x_train.shape == (12, 28, 28)
 
 
 def test_fashion_falls_back_to_download(tmp_path, monkeypatch):
     write_fashion(tmp_path / "mirror")
     monkeypatch.setattr(data, "FASHION_URL", (tmp_path / "mirror").as_uri() + "/")
+    monkeypatch.setattr(data, "FASHION_URLS", (data.FASHION_URL,))
     d = data.load_fashion_mnist(progress=False, verify=False)
     assert d.x_train.shape == (12, 28, 28)
     assert (data.user_cache_dir() / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file()

@@ -7,8 +7,9 @@ Each data set is looked for, in this order (:func:`search_dirs`):
    ``/usr/share/datasets/fashion-mnist/``, ``wordnet-base`` -> ``/usr/share/wordnet/``);
 3. the user cache directory (``FPE_USER_CACHE``, else ``$XDG_CACHE_HOME/fpe-data``, else
    ``~/.cache/fpe-data``);
-4. otherwise a download from the canonical source into the user cache (:func:`download`: pinned
-   sha256, a progress bar, an atomic write).
+4. otherwise a download from the canonical source (https where it offers it; ``FPE_DATA_MIRROR``
+   points elsewhere) into the user cache (:func:`download`: pinned hashes whose sources are stated
+   below, retries with exponential backoff, a progress bar, an atomic write).
 
 Formats are parsed directly (IDX, the CIFAR-10 *binary* version, WordNet's ``data.noun``, the JPEG
 pack of ``../shared/data``); nothing downloaded is ever unpickled. A corrupt or truncated file raises
@@ -29,14 +30,17 @@ import io
 import os
 import tarfile
 import tempfile
+import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
-__all__ = ["DataError", "Dataset", "search_dirs", "user_cache_dir", "download", "sha256_file", "read_idx",
+__all__ = ["DataError", "Dataset", "search_dirs", "user_cache_dir", "download", "source_urls", "sha256_file", "md5_file",
+           "read_idx",
            "load_fashion_mnist", "load_cifar10", "read_cifar_binary", "read_cifar_jpeg_pack",
            "load_wordnet100", "parse_wordnet_nouns", "wordnet100_from_nouns", "FASHION_CLASSES", "content_hash",
            "write_cifar_binary"]
@@ -44,25 +48,51 @@ __all__ = ["DataError", "Dataset", "search_dirs", "user_cache_dir", "download", 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"], "cifar10": [], "wordnet": ["/usr/share/wordnet"]}
 
-# Canonical sources. FashionMNIST and WordNet are pinned by the sha256 of the *uncompressed* file
-# (identical in the upstream .gz files and in the Debian packages, which recompress them);
-# CIFAR-10 by the sha256 of the canonical binary archive. The content hashes were computed from the
-# Debian packages (dataset-fashion-mnist 0.0~git20200523, wordnet-base 3.0); the CIFAR-10 archive hash
-# is the published one (its MD5 is c32a1d4ab5d03f1284b67883e8d87530); neither could be re-checked
-# against the network from the machine this was written on.
-FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FASHION_FILES = {  # name -> sha256 of the decompressed IDX file
+# Canonical sources, each over https where the source offers it, and the source of every hash:
+#
+# - FashionMNIST (Xiao et al. 2017): the upstream repository's data folder over https (the S3 website
+#   mirror, http only, as a fallback). A downloaded .gz is checked against the MD5 the upstream README
+#   publishes (github.com/zalandoresearch/fashion-mnist, "Get the Data"; the same values are in
+#   torchvision's FashionMNIST.resources). The sha256 of each *uncompressed* IDX file (FASHION_FILES) was
+#   computed here from Debian's dataset-fashion-mnist 0.0~git20200523 (which recompresses the upstream
+#   files, so its .gz differ and only the content can be compared): it checks a local copy that is not the
+#   upstream .gz itself; a file whose .gz matches the upstream MD5 is the upstream file and is accepted.
+# - CIFAR-10 (Krizhevsky 2009): the binary version from the dataset's page; its MD5
+#   c32a1d4ab5d03f1284b67883e8d87530 is the one published on www.cs.toronto.edu/~kriz/cifar.html, the
+#   sha256 is of that same 170,052,171-byte archive (computed from a copy whose MD5 matched the published
+#   one); both are checked.
+# - WordNet 3.0: Princeton's WordNet-3.0.tar.bz2, pinned by the sha256 that Homebrew's wordnet formula
+#   records for that upstream archive (Formula/w/wordnet.rb). WORDNET_NOUN_SHA256, of dict/data.noun, was
+#   computed from Debian's wordnet-base 3.0: a downloaded data.noun that differs from it (the archive
+#   itself verified) is used with a warning, never refused.
+#
+# FPE_DATA_MIRROR=<base URL> (https://, http://, file://) fetches every file by its canonical file name
+# from that base instead (a local mirror, a loopback server in tests); the hashes are checked the same.
+FASHION_URLS = ("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+                "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")
+FASHION_URL = FASHION_URLS[0]
+FASHION_FILES = {  # name -> sha256 of the decompressed IDX file (from Debian's package, see above)
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
     "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
+FASHION_GZ_MD5 = {  # name -> MD5 of the upstream NAME.gz (published upstream, see above)
+    "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
+}
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 CIFAR10_SHA256 = "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"
-CIFAR10_JPEG_SHA256 = "9e7b5acdae3334ad95512791dfd17fc188af62c5c3bf67ebd5db4d9b00efdf17"
+CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"  # published on the dataset's page
+CIFAR10_JPEG_SHA256 = "9e7b5acdae3334ad95512791dfd17fc188af62c5c3bf67ebd5db4d9b00efdf17"  # ../shared/data/README.md
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-WORDNET_URL = "https://wordnetcode.princeton.edu/3.0/WordNet-3.0.tar.gz"
-WORDNET_NOUN_SHA256 = "fea17d2f9656611334eac790e5d69e47645fa180c4aa481fb4cd9b3520754ca2"
+WORDNET_URL = "https://wordnetcode.princeton.edu/3.0/WordNet-3.0.tar.bz2"
+WORDNET_SHA256 = "6c492d0c7b4a40e7674d088191d3aa11f373bb1da60762e098b8ee2dda96ef22"  # Homebrew's formula, see above
+WORDNET_NOUN_SHA256 = "fea17d2f9656611334eac790e5d69e47645fa180c4aa481fb4cd9b3520754ca2"  # Debian's wordnet-base
+DOWNLOAD_RETRIES = 4  # attempts per URL
+DOWNLOAD_BACKOFF = 2.0  # seconds before the second attempt, doubled before each later one
 
 
 class DataError(RuntimeError):
@@ -155,20 +185,71 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def download(url: str, dest: str | os.PathLike, sha256: str | None, *, progress: bool = True,
-             opener: Callable = urllib.request.urlopen, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` atomically (temporary file + rename) and check its sha256.
+def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
 
-    ``sha256=None`` skips the check (only for files pinned by their *content* after decompression,
-    which the caller checks). A mismatch deletes the partial file and raises :class:`DataError`.
-    ``opener`` is ``urllib.request.urlopen`` (tests pass a fake one or a ``file://`` URL).
+
+def source_urls(*urls: str) -> list[str]:
+    """The URLs to try for a file, in order: ``urls``, or with ``FPE_DATA_MIRROR`` set, the file's name
+    under that base only (module docstring)."""
+    mirror = os.environ.get("FPE_DATA_MIRROR")
+    if mirror:
+        return [mirror.rstrip("/") + "/" + urls[0].rstrip("/").rsplit("/", 1)[-1]]
+    return list(urls)
+
+
+class _Mismatch(DataError):
+    """A download finished but its hash differs (retried: a truncated transfer looks the same)."""
+
+
+def download(url: str | Iterable[str], dest: str | os.PathLike, sha256: str | None, *, md5: str | None = None,
+             progress: bool = True, opener: Callable = urllib.request.urlopen, timeout: float = 60.0,
+             retries: int | None = None, backoff: float | None = None, sleep: Callable = time.sleep) -> Path:
+    """Download ``url`` to ``dest`` atomically (temporary file + rename) and check its sha256 (and MD5).
+
+    ``url`` may be several URLs (mirrors), tried in order. Each is tried ``retries`` times
+    (:data:`DOWNLOAD_RETRIES`) with exponential backoff (:data:`DOWNLOAD_BACKOFF` seconds, doubled each
+    time) on network errors and on a hash mismatch (a truncated transfer). ``sha256=None`` skips that
+    check (for files pinned otherwise, which the caller checks). A final failure deletes the partial file
+    and raises :class:`DataError`. ``opener`` is ``urllib.request.urlopen`` (tests pass a fake one or a
+    ``file://`` URL).
     """
+    urls = [url] if isinstance(url, str) else list(url)
+    retries = DOWNLOAD_RETRIES if retries is None else max(1, int(retries))
+    backoff = DOWNLOAD_BACKOFF if backoff is None else backoff
+    errors = []
+    for u in urls:
+        for attempt in range(retries):
+            if attempt:
+                sleep(backoff * 2 ** (attempt - 1))
+            try:
+                return _download_once(u, Path(dest), sha256, md5, progress=progress, opener=opener, timeout=timeout)
+            except _Mismatch as exc:
+                errors.append(str(exc))
+            except OSError as exc:  # URLError, timeouts, connection resets, disk full
+                errors.append(f"{u}: {exc}")
+                code = getattr(exc, "code", None)  # an HTTP error: 404 and its kind do not go away by waiting
+                if isinstance(code, int) and 400 <= code < 500 and code not in (408, 429):
+                    break
+    dest = Path(dest)
+    if errors and all(e.startswith("download of") for e in errors):
+        raise DataError(f"{errors[-1]} ({len(errors)} attempts)")
+    raise DataError(f"could not download {urls[0]} to {dest} after {len(errors)} attempts ({errors[-1]}). Offline, "
+                    f"set FPE_DATA_DIR to a directory holding the file, FPE_DATA_MIRROR to a mirror, or place a "
+                    f"verified copy at {dest}.")
+
+
+def _download_once(url: str, dest: Path, sha256: str | None, md5: str | None, *, progress: bool, opener: Callable,
+                   timeout: float) -> Path:
     from tqdm.auto import tqdm
 
-    dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    h = hashlib.sha256()
+    h, m = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     try:
         with os.fdopen(fd, "wb") as out, opener(url, timeout=timeout) as resp:
             total = resp.headers.get("Content-Length") if getattr(resp, "headers", None) else None
@@ -177,18 +258,15 @@ def download(url: str, dest: str | os.PathLike, sha256: str | None, *, progress:
                 for block in iter(lambda: resp.read(1 << 20), b""):
                     out.write(block)
                     h.update(block)
+                    m.update(block)
                     bar.update(len(block))
-        if sha256 is not None and h.hexdigest() != sha256.lower():
-            raise DataError(f"download of {url} to {dest} has sha256 {h.hexdigest()}, expected {sha256}: the file is "
-                            f"corrupt or the source changed. Retry, or place a verified copy in {dest.parent}.")
+        for name, want, got in (("sha256", sha256, h.hexdigest()), ("MD5", md5, m.hexdigest())):
+            if want is not None and got != want.lower():
+                raise _Mismatch(f"download of {url} to {dest} has {name} {got}, expected {want}: the file is "
+                                f"corrupt or the source changed. Retry, or place a verified copy in {dest.parent}.")
         os.replace(tmp, dest)
-    except OSError as exc:  # URLError, timeouts, disk full
+    finally:
         Path(tmp).unlink(missing_ok=True)
-        raise DataError(f"could not download {url} to {dest} ({exc}). Offline, set FPE_DATA_DIR to a directory "
-                        f"holding the file, or place a verified copy at {dest}.") from exc
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dest
 
 
@@ -226,9 +304,14 @@ def read_idx(path: str | os.PathLike, expected_sha256: str | None = None) -> np.
 def _fashion_file(stem: str, *, progress: bool, verify: bool) -> np.ndarray:
     path = _find("fashion-mnist", [stem + ".gz", stem])
     if path is None:
-        path = download(FASHION_URL + stem + ".gz", user_cache_dir() / "fashion-mnist" / (stem + ".gz"), None,
-                        progress=progress)
-    return read_idx(path, FASHION_FILES[stem] if verify else None), path
+        bases = [FASHION_URL] + [u for u in FASHION_URLS if u != FASHION_URL]
+        path = download(source_urls(*(b + stem + ".gz" for b in bases)),
+                        user_cache_dir() / "fashion-mnist" / (stem + ".gz"), None,
+                        md5=FASHION_GZ_MD5[stem] if verify else None, progress=progress)
+    expected = FASHION_FILES[stem] if verify else None
+    if expected and path.suffix == ".gz" and md5_file(path) == FASHION_GZ_MD5[stem]:
+        expected = None  # the upstream .gz itself (its published MD5): its content is FashionMNIST by definition
+    return read_idx(path, expected), path
 
 
 def load_fashion_mnist(*, progress: bool = True, verify: bool = True) -> Dataset:
@@ -356,8 +439,8 @@ def load_cifar10(*, progress: bool = True) -> Dataset:
         if path is not None:
             parts, name = read_cifar_jpeg_pack(path), "CIFAR-10 (JPEG copy)"
         else:
-            path = download(CIFAR10_URL, user_cache_dir() / "cifar10" / "cifar-10-binary.tar.gz", CIFAR10_SHA256,
-                            progress=progress)
+            path = download(source_urls(CIFAR10_URL), user_cache_dir() / "cifar10" / "cifar-10-binary.tar.gz",
+                            CIFAR10_SHA256, md5=CIFAR10_MD5, progress=progress)
             parts, name = read_cifar_binary(path), "CIFAR-10"
     (xtr, ytr), (xte, yte) = parts["train"], parts["test"]
     return Dataset(name, xtr, ytr, xte, yte, list(CIFAR10_CLASSES), str(path), key="cifar10")
@@ -455,14 +538,16 @@ def load_wordnet100(*, depth: int = 5, n_classes: int = 100, per_class: int = 30
     """
     path = _find("wordnet", ["data.noun", "dict/data.noun"])
     if path is None:
-        tgz = download(WORDNET_URL, user_cache_dir() / "wordnet" / "WordNet-3.0.tar.gz", None, progress=progress)
-        with tarfile.open(tgz, "r:gz") as tar:
+        tgz = download(source_urls(WORDNET_URL), user_cache_dir() / "wordnet" / WORDNET_URL.rsplit("/", 1)[-1],
+                       WORDNET_SHA256, progress=progress)
+        with tarfile.open(tgz, "r:*") as tar:
             member = next((m for m in tar.getmembers() if m.name.endswith("dict/data.noun")), None)
             if member is None:
                 raise DataError(f"{tgz} lacks dict/data.noun; delete it and run again")
             raw = tar.extractfile(member).read()
-        if hashlib.sha256(raw).hexdigest() != WORDNET_NOUN_SHA256:
-            raise DataError(f"{tgz}: data.noun differs from WordNet 3.0's; delete it and run again")
+        if hashlib.sha256(raw).hexdigest() != WORDNET_NOUN_SHA256:  # the archive itself is verified upstream's
+            warnings.warn(f"{tgz}: dict/data.noun differs from the copy the book's numbers were computed from "
+                          f"(Debian's wordnet-base 3.0); WordNet-100 may differ from the book's", stacklevel=2)
         path = user_cache_dir() / "wordnet" / "data.noun"
         tmp = path.with_suffix(".part")
         tmp.write_bytes(raw)
