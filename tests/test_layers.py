@@ -154,11 +154,13 @@ def test_per_pair_prune_needs_disjoint_pairs_and_cycles_are_rejected():
 
 def test_check_inputs_catches_a_residual_that_reads_the_hidden_units_and_a_layer_that_never_runs():
     model, x = ReadsHidden(), torch.randn(4, 8)
-    fpe.expand_layers(model, 2, pairs=[("fc1", "fc2")])  # no check: shapes alone cannot tell
+    with pytest.raises(ValueError, match=r"output of producer 'fc1' is read by %add .*operator.add"):
+        fpe.expand_layers(model, 2, pairs=[("fc1", "fc2")])  # the traced graph shows the residual (issue 27)
+    fpe.expand_layers(model, 2, pairs=[("fc1", "fc2")], verify=False)  # no check: shapes alone cannot tell
     with pytest.raises(ValueError, match="expanded model fails.*reads the producers' outputs"):
-        fpe.expand_layers(model, 2, pairs=[("fc1", "fc2")], check_inputs=x)
+        fpe.expand_layers(model, 2, pairs=[("fc1", "fc2")], check_inputs=x, verify=False)
     with pytest.raises(ValueError, match="layer 'unused' does not run"):
-        fpe.expand_layers(model, 2, pairs=[("fc2", "unused")], check_inputs=(x,))
+        fpe.expand_layers(model, 2, pairs=[("fc2", "unused")], check_inputs=(x,), verify=False)
 
 
 @pytest.fixture(scope="module")

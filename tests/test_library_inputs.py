@@ -222,7 +222,7 @@ def test_selection_masks_equal_the_stable_sort_masks_with_many_ties(seed, levels
     a = global_magnitude_masks(ws, k, method="sort")
     b = global_magnitude_masks(ws, k)
     assert all(torch.equal(x, y) and x.dtype == y.dtype for x, y in zip(a, b))
-    assert sum(int(m.sum()) for m in b) == min(k, n)
+    assert sum(int(torch.count_nonzero(m)) for m in b) == min(k, n)
 
 
 def test_ties_are_broken_by_position_first_dropped_first():
@@ -318,3 +318,65 @@ def test_meta_and_weight_norm_models_are_refused_by_name():
         model[2] = nn.utils.weight_norm(model[2])
     with pytest.raises(ValueError, match="'2' has a WeightNorm hook"):
         fpe.expand_layers(model, 2, pairs=[("0", "2")])
+
+
+# --- expand_layers verifies its pairs on the traced graph ---
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.act, self.fc2 = nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 6)
+
+    def forward(self, x):
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Untraceable(Block):
+    def forward(self, x):
+        if x.sum() > 0:  # data-dependent control flow: torch.fx cannot trace it
+            x = -x
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Normed(Block):
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.LayerNorm(6)
+
+    def forward(self, x):
+        return self.fc2(self.norm(self.act(self.fc1(x))))
+
+
+def test_reversed_pairs_are_refused_on_the_traced_graph():
+    with pytest.raises(ValueError, match=r"consumer 'fc1' does not read the output of producer 'fc2'.*reversed"):
+        fpe.expand_layers(Block(), 2, pairs=[("fc2", "fc1")])
+    model = nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 2))
+    with pytest.raises(ValueError, match="reversed"):
+        fpe.expand_layers(model, 2, pairs=[("2", "0")])
+    with pytest.raises(ValueError, match=r"read by %norm"):
+        fpe.expand_layers(Normed(), 2, pairs=[("fc1", "fc2")])
+    ok = fpe.expand_layers(Block(), 2, pairs=[("fc1", "fc2")], verify=True)
+    assert ok.fc1.out_features == 12
+
+
+def test_untraceable_models_warn_naming_what_was_not_checked():
+    from fpe.method.verify import UnverifiedPairsWarning
+
+    with pytest.warns(UnverifiedPairsWarning, match=r"pair \['fc1'\] -> \['fc2'\]: torch.fx cannot trace the model"):
+        fpe.expand_layers(Untraceable(), 2, pairs=[("fc1", "fc2")])
+    with pytest.raises(ValueError, match="verify=True, but the pairs could not be checked"):
+        fpe.expand_layers(Untraceable(), 2, pairs=[("fc1", "fc2")], verify=True)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fpe.expand_layers(Untraceable(), 2, pairs=[("fc1", "fc2")], verify=False)
+
+
+def test_verification_draws_nothing_from_the_global_generator():
+    torch.manual_seed(3)
+    fpe.expand_layers(Block(), 2, pairs=[("fc1", "fc2")], generator=gen())
+    a = torch.rand(3)
+    torch.manual_seed(3)
+    fpe.expand_layers(Block(), 2, pairs=[("fc1", "fc2")], generator=gen(), verify=False)
+    assert torch.equal(torch.rand(3), a)

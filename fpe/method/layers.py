@@ -15,13 +15,16 @@ blocks (SwiGLU: ``down(silu(gate(x)) * up(x))``) name several producers that sha
 ``(("gate_proj", "up_proj"), "down_proj")``: child ``k`` of parent ``p`` keeps the same inputs in
 every producer, so the gate and the value of a child still match.
 
-Limitation: which modules read a layer's output cannot be known from the module tree. If anything
-besides the consumer reads the hidden units (a residual connection, a norm, attention), the expanded
-model is wrong or fails. ``check_inputs=example`` runs both models on an example input and raises if
-a named layer does not run or the expanded model fails (a necessary check, not a proof).
+Which modules read a layer's output cannot be known from the module tree. :func:`expand_layers` traces
+the model with ``torch.fx`` (:mod:`fpe.method.verify`) and refuses a pair whose hidden units are read
+by anything besides elementwise operations and the named consumers (a residual, a norm, attention) or
+whose consumer does not read them (a reversed pair); where the model cannot be traced it warns
+(``verify=False`` silences it). ``check_inputs=example`` also runs both models on an example input and
+raises if a named layer does not run or the expanded model fails (a necessary check, not a proof).
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -31,6 +34,7 @@ from .pruning import (Pair, attach_mask, check_alpha, check_layers, check_materi
                       effective_weights, global_magnitude_masks, split_pairs)
 from .mlp import check_finite
 from .splits import SplitRule
+from .verify import UnverifiedPairsWarning, verify_pairs
 
 __all__ = ["expand_layers", "resolve_pairs", "PRUNES"]
 
@@ -40,7 +44,7 @@ PRUNES = ("global", "per_pair")
 def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random", *,
                   pairs: Sequence[tuple[str | Sequence[str], str | Sequence[str]]], groups: Sequence[Sequence[int]] | None = None,
                   generator: torch.Generator | None = None, prune: str = "global", inplace: bool = False,
-                  check_inputs=None) -> nn.Module:
+                  check_inputs=None, verify: bool | None = None) -> nn.Module:
     """Fixed Parameter Expansion of named producer/consumer ``Linear`` pairs of any module.
 
     Args:
@@ -58,6 +62,13 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
         check_inputs: optional example input (a tensor, a tuple of positional arguments or a dict of
             keyword arguments): every named layer must run on it, and the expanded model must run on it
             (with ``inplace``, a failed check leaves ``model`` expanded).
+        verify: check the pairs on the model's graph (:func:`fpe.method.verify.verify_pairs`, ``torch.fx``):
+            every producer's output must reach its consumers through elementwise operations only, and
+            nothing else may read it; a reversed pair (``("fc2", "fc1")``), a residual or a norm reading
+            the hidden units is a ``ValueError`` naming the layer and the operation. ``None`` (default):
+            where ``torch.fx`` cannot trace the model, warn (:class:`fpe.method.verify.UnverifiedPairsWarning`,
+            naming what was not checked) and go on; ``True``: raise instead; ``False``: no check, no warning
+            (you vouch for the pairs).
 
     Returns:
         The expanded model (``model`` itself if ``inplace``): the named layers are wider, carry a
@@ -73,6 +84,8 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    if verify not in (None, True, False):
+        raise TypeError(f"verify must be None, True or False, got {verify!r}")
     check_materialised(model)
     groups = check_split_args(alpha, split, groups, generator)
     if prune not in PRUNES:
@@ -83,6 +96,15 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
     if shared:
         raise ValueError(f"prune='per_pair' needs pairs that share no layer; {sorted(shared)[0]!r} is in two pairs "
                          "(use prune='global')")
+    if verify is not False:
+        reason = verify_pairs(model, pairs)
+        if reason and verify:
+            raise ValueError(f"verify=True, but the pairs could not be checked on the model's graph: {reason}")
+        if reason:
+            warnings.warn(f"fpe.expand_layers could not verify that each producer's output reaches only its named consumers "
+                          f"through elementwise operations ({reason}). Make sure nothing else (a residual, a norm, "
+                          "attention) reads the hidden units: check_inputs only runs the model; pass verify=False to "
+                          "vouch for the pairs and silence this warning", UnverifiedPairsWarning, stacklevel=2)
     if check_inputs is not None:
         _run(model, check_inputs, linears, "the model")
     weights, biases = effective_weights(linears)
