@@ -128,8 +128,9 @@ def _check(graph: fx.Graph, root: nn.Module, scope: str, prods, cons) -> bool:
         lost = [c for c in cons if c not in reached]
         if lost:
             raise ValueError(f"pair {list(prods)} -> {list(cons)}: consumer {lost[0]!r} does not read the output of producer "
-                             f"{prods[0]!r} in {where} (a reversed or wrong pair?); the producer's output goes to "
-                             f"{user.format_node()}, which is neither elementwise nor a named consumer")
+                             f"{prods[0]!r} through elementwise operations only in {where}: the producer's output goes to "
+                             f"{user.format_node()}, which is neither elementwise nor a named consumer (a norm or a "
+                             "residual in between, or a reversed or wrong pair?)")
         raise ValueError(f"pair {list(prods)} -> {list(cons)}: the output of producer {prods[0]!r} is read by "
                          f"{user.format_node()} in {where}, which is neither elementwise nor a named consumer "
                          "(a residual, a norm, attention or a reshape reading the hidden units?); FPE would change "
