@@ -64,7 +64,8 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 #
 # **Scale.** The grids are the paper's: `h` in {4, ..., 32} (11 widths) at `m = 8` and `m` in
 # {6, ..., 32} (10 counts) at `h = 8`, each with dense, random and clause splits at `alpha = 2` and
-# `4`, 10 seeds, and each phase is the paper's 1000 epochs over the 4096 training samples. Nothing is cut in the `paper` profile. (An
+# `4`; the seeds and epochs of each profile are stated in the next cell's output, generated from the
+# profile itself. (An
 # earlier version of this chapter cut the samples to 4096 x 256 per phase and used 5 seeds, to fit
 # the 2-core machine; the fused training epoch of `fpe.training.native`, about 5x faster than the PyTorch
 # ops, made that unnecessary.) The heat maps of Figure 4c are the next chapter, so the two can run
@@ -110,6 +111,11 @@ results = Results("03_load_sweeps", profile)
 T0 = time.perf_counter()
 print(f"profile={profile}: {len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs, {THREADS} thread(s)")
 print(setup)
+_paper_epochs = PROFILES["paper"]["samples_per_phase"] // house.n_train
+display(Markdown(
+    f"**Scale.** The `paper` profile runs {PROFILES['paper']['seeds']} seeds and {_paper_epochs} + {_paper_epochs} epochs over "
+    f"{house.n_train} training samples (the paper: 1000 + 1000 epochs; its seed count is not stated); this run (`{profile}`): "
+    f"{len(SEEDS)} seeds, {EPOCHS} + {EPOCHS} epochs."))
 
 # %% [markdown]
 # ## Training every grid at once
