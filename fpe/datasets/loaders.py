@@ -51,12 +51,12 @@ SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"], "cifar10"
 # Canonical sources, each over https where the source offers it, and the source of every hash:
 #
 # - FashionMNIST (Xiao et al. 2017): the upstream repository's data folder over https (the S3 website
-#   mirror, http only, as a fallback). A downloaded .gz is checked against the MD5 the upstream README
-#   publishes (github.com/zalandoresearch/fashion-mnist, "Get the Data"; the same values are in
-#   torchvision's FashionMNIST.resources). The sha256 of each *uncompressed* IDX file (FASHION_FILES) was
-#   computed here from Debian's dataset-fashion-mnist 0.0~git20200523 (which recompresses the upstream
-#   files, so its .gz differ and only the content can be compared): it checks a local copy that is not the
-#   upstream .gz itself; a file whose .gz matches the upstream MD5 is the upstream file and is accepted.
+#   mirror, http only, as a fallback). A .gz whose MD5 is the one the upstream README publishes
+#   (github.com/zalandoresearch/fashion-mnist, "Get the Data"; the same values are in torchvision's
+#   FashionMNIST.resources) is the upstream file and is accepted; any other copy is checked by the sha256
+#   of its *uncompressed* IDX content (FASHION_FILES), computed here from Debian's dataset-fashion-mnist
+#   0.0~git20200523, which recompresses the upstream files (so its .gz differ, its content does not).
+#   A download that passes neither check is deleted and refused.
 # - CIFAR-10 (Krizhevsky 2009): the binary version from the dataset's page; its MD5
 #   c32a1d4ab5d03f1284b67883e8d87530 is the one published on www.cs.toronto.edu/~kriz/cifar.html, the
 #   sha256 is of that same 170,052,171-byte archive (computed from a copy whose MD5 matched the published
@@ -302,16 +302,23 @@ def read_idx(path: str | os.PathLike, expected_sha256: str | None = None) -> np.
 
 
 def _fashion_file(stem: str, *, progress: bool, verify: bool) -> np.ndarray:
-    path = _find("fashion-mnist", [stem + ".gz", stem])
+    path, downloaded = _find("fashion-mnist", [stem + ".gz", stem]), False
     if path is None:
         bases = [FASHION_URL] + [u for u in FASHION_URLS if u != FASHION_URL]
         path = download(source_urls(*(b + stem + ".gz" for b in bases)),
-                        user_cache_dir() / "fashion-mnist" / (stem + ".gz"), None,
-                        md5=FASHION_GZ_MD5[stem] if verify else None, progress=progress)
+                        user_cache_dir() / "fashion-mnist" / (stem + ".gz"), None, progress=progress)
+        downloaded = True
+    # canonical: the upstream .gz itself (its published MD5), or any copy with the canonical content
+    # (Debian's package recompresses the files, so only the content can be compared there)
     expected = FASHION_FILES[stem] if verify else None
     if expected and path.suffix == ".gz" and md5_file(path) == FASHION_GZ_MD5[stem]:
-        expected = None  # the upstream .gz itself (its published MD5): its content is FashionMNIST by definition
-    return read_idx(path, expected), path
+        expected = None
+    try:
+        return read_idx(path, expected), path
+    except DataError:
+        if downloaded:  # never keep a download that is not FashionMNIST in the cache
+            path.unlink(missing_ok=True)
+        raise
 
 
 def load_fashion_mnist(*, progress: bool = True, verify: bool = True) -> Dataset:
