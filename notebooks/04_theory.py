@@ -546,7 +546,9 @@ display(Markdown("\n".join(rows)))
 # Generated from `results/<profile>/04_theory.json`, which this notebook has just written. The
 # formula values carry the paper's $\alpha^{-(2k-1)}$ only where it applies; it is exact for the
 # independent model (tolerance $10^{-12}$) and is compared with the Monte Carlo of `fpe.expand`
-# by the book's verdict rule (2 standard errors over Monte Carlo draws). The last cell checks
+# by the book's verdict rule (a check: the paper's value against the 95 % Student t interval over Monte
+# Carlo draws). The balanced split, the one `fpe.expand` uses, decides the theory claim on the
+# findings page. The last cell checks
 # every number against the stored reference for this profile.
 
 # %%
