@@ -133,6 +133,11 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
     weights. The paper (section 2) expands and then keeps training at the same non-zero count; the
     parent's function is the starting point, not an invariant. :func:`fpe.export` makes the masks permanent.
 
+    Expanding an expanded model (or one pruned otherwise) uses its effective (masked) weights: the
+    children of the first expansion are split again, the masks are replaced and the non-zero count is
+    kept; a child that the first prune left without incoming weights stays without them. A callable
+    ``split`` that raises propagates its own exception unchanged.
+
     A ``Sequential`` with ``Conv2d`` layers is a CNN: it goes to :func:`fpe.method.conv.expand_cnn` (channel
     FPE; ``split`` one of its rules, no ``groups``).
     """

@@ -25,7 +25,15 @@ __all__ = ["export"]
 
 def export(model: nn.Module, *, sparse: bool = False) -> nn.Module:
     """A copy of ``model`` with every pruning reparametrisation made permanent (no ``weight_orig`` or
-    ``weight_mask``); with ``sparse``, the masked ``Linear`` weights as frozen sparse CSR tensors."""
+    ``weight_mask``); with ``sparse``, the masked ``Linear`` weights as frozen sparse CSR tensors.
+
+    The copy is also the path to ``torch.jit.script``, which cannot compile the pruning hooks of an
+    expanded model (``torch.jit.script(fpe.export(wide))``); ``TypeError`` for a ``model`` that is not an
+    ``nn.Module`` or a ``sparse`` that is not ``True``/``False``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(sparse, bool):
+        raise TypeError(f"sparse must be True or False, got {sparse!r}")
     out = copy_module(model)
     for module in out.modules():
         names = [h._tensor_name for h in module._forward_pre_hooks.values() if isinstance(h, prune.BasePruningMethod)]

@@ -74,6 +74,10 @@ def check_layers(model: nn.Module, layers: Iterable[tuple[str, nn.Module]], what
     for name, m in layers:
         label = f"{what} {name!r}"
         tensors = [t for t in (*m._parameters.values(), *m._buffers.values()) if t is not None]
+        weight = m._parameters.get("weight_orig", m._parameters.get("weight"))
+        if weight is not None and not weight.dtype.is_floating_point:
+            raise ValueError(f"{label} has {weight.dtype} weights; FPE expands real floating-point weights "
+                             "(float16, bfloat16, float32, float64)")
         if any(t.device.type == "meta" for t in tensors):
             raise ValueError(f"{label} is on the meta device: FPE needs the trained weight values; materialise the model "
                              "first (model.to_empty(device='cpu') and load_state_dict)")

@@ -62,8 +62,8 @@ def check_groups(groups, fan_in: int, alpha: int) -> list[list[int]]:
         raise ValueError("groups is required when split='clause': a list of lists of input indices")
     try:
         groups = [[int(i) for i in g] for g in groups]
-    except TypeError as exc:
-        raise ValueError("groups must be a list of lists of input indices") from exc
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"groups must be a list of lists of integer input indices, got {groups!r:.80}") from exc
     flat = [i for g in groups for i in g]
     if any(len(g) == 0 for g in groups):
         raise ValueError("groups must not contain an empty group")
@@ -82,6 +82,8 @@ def check_assignment(assignment, h: int, fan_in: int, alpha: int) -> torch.Tenso
     """Validate the output of a callable split and broadcast a shared ``(fan_in,)`` partition."""
     if not isinstance(assignment, torch.Tensor):
         raise ValueError(f"a callable split must return a torch.Tensor, got {type(assignment).__name__}")
+    if assignment.dtype.is_floating_point or assignment.dtype.is_complex:
+        raise ValueError(f"a callable split must return an integer tensor of child indices, got dtype {assignment.dtype}")
     assignment = assignment.to(torch.long)
     if assignment.shape == (fan_in,):
         assignment = assignment.expand(h, fan_in)
