@@ -260,7 +260,19 @@ book: execute
 
 FORCE:
 
-html: | $(STAMP)
+# `make html` renders the committed executed notebooks and needs only requirements/html.txt (core and
+# book; none of the test or real-data packages): alone (book.yml) it sets up only those in $(VENV);
+# where the full set-up is there (`make book`, `make test`) it uses that.
+HTML_STAMP := $(VENV)/.installed-html
+$(HTML_STAMP): requirements/html.txt requirements/core.txt requirements/book.txt pyproject.toml
+	if [ -f $(STAMP) ]; then touch $@; exit 0; fi
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements/html.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+html: | $(HTML_STAMP)
 	$(PY) -m fpe.book.report
 	rm -rf _build/html _build/jb/_build/html
 	$(BIN)/jupyter-book build . --path-output _build/jb $(JB_FLAGS)

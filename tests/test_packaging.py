@@ -82,7 +82,19 @@ def test_requirements_txt_is_the_four_sets_and_nothing_else():
     assert includes(ROOT / "requirements.txt") == [f"requirements/{s}.txt" for s in SETS]
     body = [ln for ln in (ROOT / "requirements.txt").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
     assert all(ln.startswith("-r ") for ln in body)
-    assert sorted(p.stem for p in (ROOT / "requirements").glob("*.txt")) == sorted(SETS)
+    assert sorted(p.stem for p in (ROOT / "requirements").glob("*.txt")) == sorted(SETS + ("html",))
+
+
+def test_make_html_sets_up_only_the_core_and_book_sets():
+    """`make html` (book.yml) renders committed notebooks: requirements/html.txt is core + book, no pins of
+    its own, and the html target waits for its own set-up, not the full one."""
+    assert includes(ROOT / "requirements" / "html.txt") == ["core.txt", "book.txt"]
+    assert pins("html") == {}
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(r"^html: \| \$\(HTML_STAMP\)$", make, flags=re.M)
+    recipe = make[make.index("\n$(HTML_STAMP):"):].split("\n\n")[0]
+    assert "-r requirements/html.txt" in recipe and "$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))" in recipe
+    assert "requirements.txt" not in recipe.replace("requirements/html.txt", "")
 
 
 def test_every_requirement_is_an_exact_pin_in_one_set_only():
