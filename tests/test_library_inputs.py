@@ -380,3 +380,56 @@ def test_verification_draws_nothing_from_the_global_generator():
     torch.manual_seed(3)
     fpe.expand_layers(Block(), 2, pairs=[("fc1", "fc2")], generator=gen(), verify=False)
     assert torch.equal(torch.rand(3), a)
+
+
+# --- prune="copies": only the surplus copies go ---
+
+def _trained(sizes, seed=0):
+    from fpe.method.mlp import init_mlp
+
+    return init_mlp(sizes, gen(seed))
+
+
+@pytest.mark.parametrize("sizes, alpha", [([12, 5, 3], 2), ([20, 16, 3], 8), ([16, 6, 4, 2], 3), ([9, 7, 7, 2], 2)])
+def test_copies_prune_keeps_every_layers_count_and_all_split_incoming_weights(sizes, alpha):
+    import warnings
+
+    model = _trained(sizes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        wide = fpe.expand(model, alpha, prune="copies", generator=gen(1))
+        split_w, _ = fpe.split_copy(model, alpha, generator=gen(1))
+    old = [m for m in model if isinstance(m, nn.Linear)]
+    new = [m for m in wide if isinstance(m, nn.Linear)]
+    for a, b in zip(old, new):
+        assert int(torch.count_nonzero(a.weight)) == int(torch.count_nonzero(b.weight))
+    assert torch.equal(new[0].weight.detach(), split_w[0]), "the first layer's split incoming weights all stay"
+    last, parent = new[-1].weight.detach(), old[-1].weight.detach()
+    h = parent.shape[1]
+    kids = last.view(last.shape[0], h, alpha)
+    assert torch.equal((kids != 0).sum(2), (parent != 0).long()), "exactly one copy of each outgoing weight"
+    assert torch.equal(kids.sum(2), parent)
+    if len(sizes) == 3:  # one hidden layer: no child loses its incoming weights
+        assert (new[0].weight.detach() != 0).sum(1).min() > 0
+
+
+def test_copies_prune_warns_when_a_child_keeps_no_incoming_weight_and_global_differs():
+    model = _trained([16, 6, 4, 2])
+    with pytest.warns(RuntimeWarning, match=r"prune='copies' leaves children with no incoming weight .*: \d+ units in layer '2'"):
+        fpe.expand(model, 3, prune="copies", generator=gen(1))
+    glob = fpe.expand(_trained([20, 16, 3]), 8, generator=gen(1))
+    copies = fpe.expand(_trained([20, 16, 3]), 8, prune="copies", generator=gen(1))
+    dead = lambda m: int((m[0].weight.detach() != 0).sum(1).eq(0).sum())  # noqa: E731
+    assert dead(copies) == 0 and dead(glob) > 0, "the global prune removes incoming weights too; copies does not"
+    assert fpe.count_nonzero(glob) == fpe.count_nonzero(copies)
+    with pytest.raises(ValueError, match=r"prune must be one of \('global', 'copies'\)"):
+        fpe.expand(model, 2, prune="per_pair")
+    with pytest.raises(ValueError, match="prune='copies' is for MLPs"):
+        fpe.expand(cnn(), 2, prune="copies")
+
+
+def test_copies_prune_by_layer_name_equals_the_sequential_one():
+    model = _trained([12, 5, 3])
+    ref = fpe.expand(model, 2, prune="copies", generator=gen(4))
+    new = fpe.expand_layers(model, 2, pairs=[("0", "2")], prune="copies", generator=gen(4))
+    assert same_tensors(new, ref)

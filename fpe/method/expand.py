@@ -41,7 +41,7 @@ from torch.nn.utils import prune
 
 from .mlp import check_sequential
 from .pruning import (attach_mask, check_alpha, check_layers, check_materialised, check_split_args, copy_module, effective_weights,
-                      global_magnitude_masks, split_pairs)
+                      copies_masks, global_magnitude_masks, split_pairs, warn_dead)
 from .splits import SplitRule
 
 __all__ = ["expand", "split_copy", "count_nonzero"]
@@ -95,7 +95,7 @@ def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
 
 def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", *,
            groups: Sequence[Sequence[int]] | None = None, generator: torch.Generator | None = None,
-           inplace: bool = False) -> nn.Sequential:
+           inplace: bool = False, prune: str = "global") -> nn.Sequential:
     """Fixed Parameter Expansion of a trained MLP (the paper, as we read it, section 2).
 
     Args:
@@ -111,6 +111,10 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
             ``rule(weight (h, fan_in), alpha, generator) -> assignment (h, fan_in) or (fan_in,)``.
         groups: for ``split="clause"``, a partition of the input indices (e.g. :func:`fpe.tasks.clause_groups`).
         generator: CPU torch generator for the random parts (split draws).
+        prune: ``"global"`` (the default, step 4: one magnitude prune over all layers, keeping the total
+            count; it may remove incoming weights of children too) or ``"copies"`` (remove only the surplus
+            copies of step 3, :func:`fpe.method.pruning.copies_masks`: every layer keeps its own count,
+            with a ``RuntimeWarning`` if a child keeps no incoming weight). MLPs only.
         inplace: expand ``model`` itself: its ``Linear`` modules (the same objects, their hooks kept) get
             the wider weights and masks; other modules are left as they are. Otherwise a new model.
 
@@ -144,15 +148,27 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
     alpha = check_alpha(alpha)
     if not isinstance(inplace, bool):
         raise TypeError(f"inplace must be True or False, got {inplace!r}")
+    if prune not in ("global", "copies"):
+        raise ValueError(f"prune must be one of ('global', 'copies'), got {prune!r}")
     check_materialised(model)
     if isinstance(model, nn.Sequential) and any(isinstance(m, nn.Conv2d) for m in model):
+        if prune != "global":
+            raise ValueError("prune='copies' is for MLPs; expand_cnn prunes globally")
         if groups is not None:
             raise ValueError("groups (split='clause') is for MLPs; a CNN takes split='random', 'channel', 'gram' or a callable")
         from .conv import expand_cnn
 
         return expand_cnn(model, alpha, split, generator=generator, inplace=inplace)
     new_w, new_b = split_copy(model, alpha, split, groups=groups, generator=generator)
-    masks = global_magnitude_masks(new_w, n_keep=count_nonzero(model))
+    if prune == "copies":
+        names = [n for n, m in model.named_children() if isinstance(m, nn.Linear)]  # the modules' own names
+        pairs = [((a,), (b,)) for a, b in zip(names, names[1:])]
+        by_name = dict(zip(names, new_w))
+        found = copies_masks(by_name, pairs, alpha)
+        warn_dead(by_name, found, pairs)
+        masks = [found[n] for n in names]
+    else:
+        masks = global_magnitude_masks(new_w, n_keep=count_nonzero(model))
     new = iter(zip(new_w, new_b, masks))
     if inplace:
         for m in model:

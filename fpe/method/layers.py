@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .pruning import (Pair, attach_mask, check_alpha, check_layers, check_materialised, check_split_args, copy_module,
+from .pruning import (Pair, attach_mask, copies_masks, warn_dead, check_alpha, check_layers, check_materialised, check_split_args, copy_module,
                       effective_weights, global_magnitude_masks, split_pairs)
 from .mlp import check_finite
 from .splits import SplitRule
@@ -38,7 +38,7 @@ from .verify import UnverifiedPairsWarning, verify_pairs
 
 __all__ = ["expand_layers", "resolve_pairs", "PRUNES"]
 
-PRUNES = ("global", "per_pair")
+PRUNES = ("global", "per_pair", "copies")
 
 
 def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random", *,
@@ -56,8 +56,12 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
             ``[("mlp.fc1", "mlp.fc2")]``; a producer may be a tuple of names sharing one split (gated
             blocks), a consumer too (several layers reading the hidden units). Pairs may chain
             (``fc1 -> fc2``, ``fc2 -> fc3``), as the hidden layers of :func:`fpe.expand` do.
-        prune: ``"global"`` (one magnitude prune over all expanded layers together) or ``"per_pair"``
-            (one per pair, for pairs that share no layer); either keeps the non-zero count.
+        prune: ``"global"`` (one magnitude prune over all expanded layers together), ``"per_pair"``
+            (one per pair, for pairs that share no layer); either keeps the total non-zero count and may
+            remove incoming weights anywhere (the smallest ones). ``"copies"``: remove only the surplus
+            copies of the consumers' weights (:func:`fpe.method.pruning.copies_masks`), so every layer
+            keeps its own count and the split incoming weights all stay; warns
+            (``RuntimeWarning``) if a child is left with no incoming weight.
         inplace: modify ``model`` itself instead of a deep copy.
         check_inputs: optional example input (a tensor, a tuple of positional arguments or a dict of
             keyword arguments): every named layer must run on it, and the expanded model must run on it
@@ -91,7 +95,7 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
     if prune not in PRUNES:
         raise ValueError(f"prune must be one of {PRUNES}, got {prune!r}")
     linears, pairs = resolve_pairs(model, pairs)
-    blocks = [list(linears)] if prune == "global" else [[n for n in linears if n in {*p, *c}] for p, c in pairs]
+    blocks = [list(linears)] if prune in ("global", "copies") else [[n for n in linears if n in {*p, *c}] for p, c in pairs]
     shared = {n for n in linears if sum(n in b for b in blocks) > 1}
     if shared:
         raise ValueError(f"prune='per_pair' needs pairs that share no layer; {sorted(shared)[0]!r} is in two pairs "
@@ -112,6 +116,12 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
     split_pairs(weights, biases, pairs, alpha, split, groups=groups, generator=generator)
     out = model if inplace else copy_module(model)
     modules = dict(out.named_modules())
+    if prune == "copies":
+        masks = copies_masks(weights, pairs, alpha)
+        warn_dead(weights, masks, pairs)
+        for name in linears:
+            attach_mask(modules[name], weights[name], biases[name], masks[name])
+        blocks = []
     for block, n in zip(blocks, n_keep):
         for name, mask in zip(block, global_magnitude_masks([weights[m] for m in block], n)):
             attach_mask(modules[name], weights[name], biases[name], mask)

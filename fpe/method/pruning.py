@@ -23,7 +23,7 @@ from torch.nn.utils import prune
 from .splits import SPLITS, SplitRule, check_assignment, check_groups, clause_assignment, random_assignment
 
 __all__ = ["Pair", "FixedMask", "fix_mask", "check_alpha", "check_materialised", "check_layers", "check_split_args", "effective_weights", "split_pairs",
-           "global_magnitude_masks", "attach_mask", "copy_module"]
+           "global_magnitude_masks", "copies_masks", "dead_children", "warn_dead", "attach_mask", "copy_module"]
 
 Pair = tuple[tuple[str, ...], tuple[str, ...]]  # (producer names, consumer names)
 
@@ -222,6 +222,67 @@ def global_magnitude_masks(weights: list[torch.Tensor], n_keep: int, *, method: 
         masks.append(keep[start : start + w.numel()].view_as(w).to(w.dtype))
         start += w.numel()
     return masks
+
+
+def copies_masks(weights: dict[str, torch.Tensor], pairs: Sequence[Pair], alpha: int) -> dict[str, torch.Tensor]:
+    """Masks that remove only the surplus copies of step 3 (the ``prune="copies"`` option; the paper, as we
+    read it, section 2, **[house]**), on the weights :func:`split_pairs` returned (``(out, in)`` by name).
+
+    Every original outgoing weight ``w[q, p]`` of a consumer became ``alpha`` copies, one per child of
+    ``p`` (in a consumer that is also a producer, spread over the children of ``q`` by its split):
+    exactly one is kept, the copy of child ``q mod alpha`` where that one is non-zero (children share a
+    parent's outgoing weights round-robin over the consumer's units) and otherwise the first non-zero
+    copy, preferring the child ``p mod alpha`` of ``q``. Everything else that is non-zero is kept: a
+    producer's incoming weights, split disjointly, keep their count. So each layer keeps exactly its
+    original non-zero count, unlike the default global magnitude prune, which removes the smallest
+    weights anywhere (incoming weights included) and keeps only the total.
+    """
+    producers = {n for prods, _ in pairs for n in prods}
+    consumers = {n for _, cons in pairs for n in cons}
+    masks = {}
+    for name, w in weights.items():
+        keep = w != 0
+        if name in consumers:
+            a_r = alpha if name in producers else 1
+            rows, cols = w.shape
+            q_n, p_n = rows // a_r, cols // alpha
+            block = keep.view(q_n, a_r, p_n, alpha).permute(0, 2, 1, 3).reshape(q_n, p_n, a_r * alpha)
+            j = torch.arange(a_r, device=w.device).repeat_interleave(alpha)  # child of q holding each copy
+            k = torch.arange(alpha, device=w.device).repeat(a_r)  # child of p whose copy it is
+            q = torch.arange(q_n, device=w.device).view(q_n, 1, 1)
+            p = torch.arange(p_n, device=w.device).view(1, p_n, 1)
+            position = torch.arange(a_r * alpha, device=w.device)
+            score = (4 * (k == q % alpha) + 2 * (j == p % a_r)) * (a_r * alpha) - position  # higher wins
+            score = torch.where(block, score, torch.full_like(score, torch.iinfo(score.dtype).min))
+            choice = score.argmax(dim=2, keepdim=True)
+            one = torch.zeros_like(block).scatter_(2, choice, True) & block
+            keep = one.view(q_n, p_n, a_r, alpha).permute(0, 2, 1, 3).reshape(rows, cols)
+        masks[name] = keep.to(w.dtype)
+    return masks
+
+
+def warn_dead(weights, masks, pairs) -> None:
+    """Warn (``RuntimeWarning``) naming the producers in which :func:`dead_children` finds units."""
+    dead = dead_children(weights, masks, pairs)
+    if dead:
+        import warnings
+
+        warnings.warn("prune='copies' leaves children with no incoming weight (they pass only their bias on): "
+                      + ", ".join(f"{n} units in layer {name!r}" for name, n in dead)
+                      + "; a parent with fewer non-zero inputs than alpha, or a chained layer whose kept copies all "
+                      "fell to siblings", RuntimeWarning, stacklevel=3)
+
+
+def dead_children(weights: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], pairs: Sequence[Pair]) -> list[tuple[str, int]]:
+    """``(producer, count)`` for the producers in which some units keep no incoming weight after ``masks``
+    (children that can only pass their bias on)."""
+    out = []
+    for prods, _ in pairs:
+        for n in prods:
+            empty = int(((weights[n] * masks[n]) != 0).sum(dim=1).eq(0).sum())
+            if empty:
+                out.append((n, empty))
+    return out
 
 
 def _kth_smallest(values: torch.Tensor, k: int) -> torch.Tensor:
