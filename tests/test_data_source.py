@@ -209,3 +209,40 @@ def test_the_real_jpeg_copy_as_the_canonical_binary(tmp_path, monkeypatch):
     assert cb.content_hash() == jp.content_hash()
     np.testing.assert_array_equal(cb.x_test, jp.x_test)
     np.testing.assert_array_equal(cb.y_train, jp.y_train)
+
+
+def test_a_clone_without_shared_data_downloads_the_same_pixels_from_a_loopback_mirror(two_copies, tmp_path, monkeypatch):
+    """No FPE_DATA_DIR, no JPEG copy: CIFAR-10 is downloaded (here from a loopback HTTP server standing in
+    for the dataset's page, through FPE_DATA_MIRROR), checked against its pins (the stand-in's own hashes
+    here) and gives the JPEG copy's pixels, key and content hash."""
+    import hashlib
+    import http.server
+    import threading
+
+    jp = two_copies["jpeg"]()
+    served = two_copies["dirs"][1]
+    archive = served / "cifar-10-binary.tar.gz"
+    monkeypatch.setattr(data, "CIFAR10_SHA256", data.sha256_file(archive))
+    monkeypatch.setattr(data, "CIFAR10_MD5", hashlib.md5(archive.read_bytes()).hexdigest())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.RequestHandlerClass.log_message = lambda *a, **k: None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.delenv("FPE_DATA_DIR", raising=False)
+        monkeypatch.setenv("FPE_DATA_MIRROR", f"http://127.0.0.1:{server.server_address[1]}/")
+        got = data.load_cifar10(progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert Path(got.source) == data.user_cache_dir() / "cifar10" / "cifar-10-binary.tar.gz"
+    assert got.name == "CIFAR-10" and got.key == "cifar10" and got.content_hash() == jp.content_hash()
+    # a source whose bytes differ from the pins is refused, and nothing is kept
+    Path(got.source).unlink()
+    monkeypatch.setattr(data, "CIFAR10_SHA256", "0" * 64)
+    monkeypatch.setattr(data, "DOWNLOAD_BACKOFF", 0.0)
+    monkeypatch.setenv("FPE_DATA_MIRROR", served.as_uri())
+    with pytest.raises(data.DataError, match="sha256"):
+        data.load_cifar10(progress=False)
+    assert not list((data.user_cache_dir() / "cifar10").glob("*"))
