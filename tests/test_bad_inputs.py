@@ -171,7 +171,7 @@ ERRORS = [  # (id, call, exception, message pattern)
     ("layers-self-pair", lambda: fpe.expand_layers(Block(), 2, pairs=[("fc1", "fc1")]), ValueError, "is a producer of the same pair"),
     ("layers-root-name", lambda: fpe.expand_layers(Block(), 2, pairs=[("", "fc2")]), ValueError, "layer '' is a Block, not an nn.Linear"),
     ("layers-prune", lambda: fpe.expand_layers(Block(), 2, prune=None, **LAYERS), ValueError,
-     r"prune must be one of \('global', 'per_pair'\)"),
+     r"prune must be one of \('global', 'per_pair', 'copies'\)"),
     ("layers-verify", lambda: fpe.expand_layers(Block(), 2, verify="yes", **LAYERS), TypeError, "verify must be None, True or False"),
     ("layers-inplace", lambda: fpe.expand_layers(Block(), 2, inplace="no", **LAYERS), TypeError, "inplace must be True or False"),
     ("layers-model-None", lambda: fpe.expand_layers(None, 2, **LAYERS), TypeError, "model must be an nn.Module, got NoneType"),
