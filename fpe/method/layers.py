@@ -15,6 +15,13 @@ blocks (SwiGLU: ``down(silu(gate(x)) * up(x))``) name several producers that sha
 ``(("gate_proj", "up_proj"), "down_proj")``: child ``k`` of parent ``p`` keeps the same inputs in
 every producer, so the gate and the value of a child still match.
 
+Channel FPE by name **[house]**: a pair of ``Conv2d`` layers (``groups=1``), e.g. the two convolutions of
+a ResNet basic block ``conv1 -> bn1 -> relu -> conv2`` with its skip connection, is expanded as
+:func:`fpe.expand_cnn` expands a ``Sequential`` CNN: every filter of the producer becomes ``alpha``
+children that partition its ``in_channels*kh*kw`` weights, the ``BatchNorm2d`` layers on the way (found
+on the traced graph) copy their per-channel entries to the children, the consumer copies the parent's
+input-channel slice; the skip path and the consumer's output width are untouched.
+
 Which modules read a layer's output cannot be known from the module tree. :func:`expand_layers` traces
 the model with ``torch.fx`` (:mod:`fpe.method.verify`) and refuses a pair whose hidden units are read
 by anything besides elementwise operations and the named consumers (a residual, a norm, attention) or
@@ -45,7 +52,8 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
                   pairs: Sequence[tuple[str | Sequence[str], str | Sequence[str]]], groups: Sequence[Sequence[int]] | None = None,
                   generator: torch.Generator | None = None, prune: str = "global", inplace: bool = False,
                   check_inputs=None, verify: bool | None = None) -> nn.Module:
-    """Fixed Parameter Expansion of named producer/consumer ``Linear`` pairs of any module.
+    """Fixed Parameter Expansion of named producer/consumer ``Linear`` (or ``Conv2d``) pairs of any module
+    (the paper, as we read it, section 2).
 
     Args:
         model: any ``nn.Module``, on any device. Existing pruning masks of the named layers are
@@ -55,7 +63,9 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
         pairs: ``[(producer, consumer), ...]`` module names (``model.named_modules()``), e.g.
             ``[("mlp.fc1", "mlp.fc2")]``; a producer may be a tuple of names sharing one split (gated
             blocks), a consumer too (several layers reading the hidden units). Pairs may chain
-            (``fc1 -> fc2``, ``fc2 -> fc3``), as the hidden layers of :func:`fpe.expand` do.
+            (``fc1 -> fc2``, ``fc2 -> fc3``), as the hidden layers of :func:`fpe.expand` do. A pair of
+            ``Conv2d`` layers is channel FPE (module docstring); the ``BatchNorm2d`` layers between them are
+            widened too (they must be called only on the producer's output), which needs the traced graph.
         prune: ``"global"`` (one magnitude prune over all expanded layers together), ``"per_pair"``
             (one per pair, for pairs that share no layer); either keeps the total non-zero count and may
             remove incoming weights anywhere (the smallest ones). ``"copies"``: remove only the surplus
@@ -100,8 +110,18 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
     if shared:
         raise ValueError(f"prune='per_pair' needs pairs that share no layer; {sorted(shared)[0]!r} is in two pairs "
                          "(use prune='global')")
+    convs = [p for p, _ in pairs if isinstance(linears[p[0]], nn.Conv2d)]
+    if convs and prune == "copies":
+        raise ValueError("prune='copies' is for Linear pairs; Conv2d pairs (channel FPE) take prune='global' or 'per_pair'")
+    norms: dict[str, list[str]] = {}
+    if convs and verify is False:
+        raise ValueError(f"Conv2d pairs (channel FPE, producer {convs[0][0]!r}) need the traced graph to find the BatchNorm2d "
+                         "layers between producer and consumer; leave verify at None or True")
     if verify is not False:
-        reason = verify_pairs(model, pairs)
+        reason = verify_pairs(model, pairs, norms)
+        if reason and convs:
+            raise ValueError(f"Conv2d pairs (channel FPE) need the traced graph to find the BatchNorm2d layers between "
+                             f"producer and consumer, but {reason}")
         if reason and verify:
             raise ValueError(f"verify=True, but the pairs could not be checked on the model's graph: {reason}")
         if reason:
@@ -125,6 +145,11 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
     for block, n in zip(blocks, n_keep):
         for name, mask in zip(block, global_magnitude_masks([weights[m] for m in block], n)):
             attach_mask(modules[name], weights[name], biases[name], mask)
+    if any(norms.values()):
+        from .conv import _widen_norm
+
+        for name in {n for found in norms.values() for n in found}:
+            _widen_norm(modules[name], modules[name], alpha)
     if check_inputs is not None:
         _run(out, check_inputs, linears, "the expanded model")
     return out
@@ -150,21 +175,29 @@ def resolve_pairs(model: nn.Module, pairs) -> tuple[dict[str, nn.Linear], list[P
         prod, cons = _names(pair[0], "producer"), _names(pair[1], "consumer")
         for n in (*prod, *cons):
             if n not in modules:
-                known = [k for k, m in modules.items() if isinstance(m, nn.Linear)]
+                known = [k for k, m in modules.items() if isinstance(m, (nn.Linear, nn.Conv2d))]
                 more = " ..." if len(known) > 8 else ""
-                raise ValueError(f"no module named {n!r} in the model; its Linear layers are {known[:8]}{more}")
-            if not isinstance(modules[n], nn.Linear):
-                raise ValueError(f"layer {n!r} is a {type(modules[n]).__name__}, not an nn.Linear: "
-                                 "producers and consumers must be Linear layers")
+                raise ValueError(f"no module named {n!r} in the model; its Linear and Conv2d layers are {known[:8]}{more}")
+            if not isinstance(modules[n], (nn.Linear, nn.Conv2d)):
+                raise ValueError(f"layer {n!r} is a {type(modules[n]).__name__}, not an nn.Linear or nn.Conv2d: "
+                                 "producers and consumers must be Linear layers (or Conv2d layers, channel FPE)")
+            if isinstance(modules[n], nn.Conv2d) and modules[n].groups != 1:
+                raise ValueError(f"layer {n!r} is a grouped or depthwise Conv2d (groups={modules[n].groups}): a filter reads "
+                                 "only some input channels, so the children of a channel cannot be copied into every filter")
         first = modules[prod[0]]
+        for n in (*prod[1:], *cons):
+            if type(modules[n]) is not type(first) and not (isinstance(modules[n], nn.Linear) and isinstance(first, nn.Linear)):
+                raise ValueError(f"layer {n!r} is a {type(modules[n]).__name__} but producer {prod[0]!r} is a "
+                                 f"{type(first).__name__}: a pair is Linear -> Linear or Conv2d -> Conv2d")
         for n in prod[1:]:
             if modules[n].weight.shape != first.weight.shape:
                 raise ValueError(f"producers {prod[0]!r} and {n!r} share one split, so they need the same shape; "
                                  f"got {tuple(first.weight.shape)} and {tuple(modules[n].weight.shape)}")
         for n in cons:
-            if modules[n].in_features != first.out_features or n in prod:
-                raise ValueError(f"producer {prod[0]!r} has {first.out_features} outputs but consumer {n!r} takes "
-                                 f"{modules[n].in_features} inputs{' and is a producer of the same pair' if n in prod else ''}: "
+            n_in, n_out = modules[n].weight.shape[1], first.weight.shape[0]
+            if n_in != n_out or n in prod:
+                raise ValueError(f"producer {prod[0]!r} has {n_out} outputs but consumer {n!r} takes "
+                                 f"{n_in} inputs{' and is a producer of the same pair' if n in prod else ''}: "
                                  "not a producer/consumer pair")
         out.append((prod, cons))
     for role, k in (("producer", 0), ("consumer", 1)):

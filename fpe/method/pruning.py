@@ -142,6 +142,8 @@ def split_pairs(weights: dict[str, torch.Tensor], biases: dict[str, torch.Tensor
         for p in producers:
             copies.pop(p, None)
         ws = [weights[p] if parent_of is None else weights[p][:, parent_of.to(weights[p].device)] for p in producers]
+        shape = ws[0].shape[1:]  # (in,) of a Linear, (in, kh, kw) of a Conv2d: split over the flattened fan-in
+        ws = [w.flatten(1) for w in ws]
         h, fan_in = ws[0].shape
         if alpha > fan_in:
             raise ValueError(f"alpha={alpha} is larger than the fan-in {fan_in} of hidden layer {producers[0]}; allowed: 2..{fan_in}")
@@ -151,7 +153,7 @@ def split_pairs(weights: dict[str, torch.Tensor], biases: dict[str, torch.Tensor
         assign = _assignment(ws, alpha, split, layer_groups, generator).to(ws[0].device)
         keep = assign.unsqueeze(1) == torch.arange(alpha, device=assign.device).view(1, alpha, 1)  # (h, alpha, fan_in)
         for p, w in zip(producers, ws):
-            weights[p] = (w.unsqueeze(1) * keep).reshape(h * alpha, fan_in)
+            weights[p] = (w.unsqueeze(1) * keep).reshape(h * alpha, *shape)
             biases[p] = None if biases[p] is None else biases[p].repeat_interleave(alpha)
         for c in consumers:
             copies[c] = torch.arange(h).repeat_interleave(alpha)

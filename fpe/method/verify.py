@@ -56,10 +56,15 @@ def _scopes(names) -> list[str]:
     return [".".join(common[:k]) for k in range(len(common), -1, -1)]
 
 
-def verify_pairs(model: nn.Module, pairs) -> str | None:
+def verify_pairs(model: nn.Module, pairs, norms: dict | None = None) -> str | None:
     """Check ``pairs`` (``(producers, consumers)`` name tuples) on ``model``'s graph; ``None`` when all
     are verified, else the reason why some could not be checked. Raises ``ValueError`` for a pair that
-    the graph shows to be wrong."""
+    the graph shows to be wrong.
+
+    For a pair of ``Conv2d`` layers (channel FPE) the hidden channels may also pass through per-channel
+    modules: ``BatchNorm2d`` (whose entries the children must copy: their names are added to
+    ``norms[producer]``), pooling and ``Dropout2d``."""
+    norms = {} if norms is None else norms
     leaves = {n for p, c in pairs for n in (*p, *c)}
     graphs: dict[str, tuple[fx.Graph, nn.Module] | str] = {}
     reasons = []
@@ -77,7 +82,9 @@ def verify_pairs(model: nn.Module, pairs) -> str | None:
             if isinstance(graphs[scope], str):
                 continue
             graph, root = graphs[scope]
-            if _check(graph, root, scope, prods, cons):
+            found: list[str] = []
+            if _check(graph, root, scope, prods, cons, found, model):
+                norms[prods[0]] = [f"{scope}.{n}" if scope else n for n in found]
                 break
         else:
             traced = [s for s in _scopes([*prods, *cons]) if isinstance(graphs.get(s), str)]
@@ -88,7 +95,7 @@ def verify_pairs(model: nn.Module, pairs) -> str | None:
     return f"{reasons[0][0]}: {reasons[0][1]}{more}"
 
 
-def _check(graph: fx.Graph, root: nn.Module, scope: str, prods, cons) -> bool:
+def _check(graph: fx.Graph, root: nn.Module, scope: str, prods, cons, found: list, model: nn.Module) -> bool:
     """``True`` if the pair is verified in this graph, ``False`` if its hidden units leave it (look
     higher); ``ValueError`` if the graph shows the pair to be wrong."""
     rel = (lambda n: n[len(scope) + 1:]) if scope else (lambda n: n)
@@ -98,6 +105,7 @@ def _check(graph: fx.Graph, root: nn.Module, scope: str, prods, cons) -> bool:
     if missing:
         return False  # called elsewhere (or not at all): look higher
     hidden = {node for p in prods for node in calls[p]}
+    channels = isinstance(model.get_submodule(prods[0]), nn.Conv2d)
     consumer_nodes = {node: n for n in cons for node in calls[n]}
     reached: set[str] = set()
     escaped = False
@@ -112,6 +120,11 @@ def _check(graph: fx.Graph, root: nn.Module, scope: str, prods, cons) -> bool:
                 reached.add(consumer_nodes[user])
             elif user.op == "output":
                 escaped = True
+            elif user not in hidden and channels and _per_channel(user, root):
+                if isinstance(root.get_submodule(user.target), nn.BatchNorm2d):
+                    found.append(user.target)
+                hidden.add(user)
+                todo.append(user)
             elif user not in hidden and _elementwise(user, hidden, root):
                 hidden.add(user)
                 pending.pop(user, None)
@@ -123,6 +136,10 @@ def _check(graph: fx.Graph, root: nn.Module, scope: str, prods, cons) -> bool:
             for u in todo:
                 hidden.add(u)
                 pending.pop(u)
+    for target in found:
+        if any(node.op == "call_module" and node.target == target and node not in hidden for node in graph.nodes):
+            raise ValueError(f"pair {list(prods)} -> {list(cons)}: the BatchNorm2d {target!r} between them is also called on "
+                             f"other tensors in {where}; FPE would widen it for the children")
     if pending:
         user = next(iter(pending))
         lost = [c for c in cons if c not in reached]
@@ -160,6 +177,15 @@ def _check(graph: fx.Graph, root: nn.Module, scope: str, prods, cons) -> bool:
                          f"{prods[0]!r} in {where} (a reversed or wrong pair?); a pair is (producer, consumer) with only "
                          "elementwise operations between them")
     return True
+
+
+_PER_CHANNEL = (nn.BatchNorm2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Dropout2d)
+
+
+def _per_channel(node: fx.Node, root: nn.Module) -> bool:
+    """A module that acts on every channel on its own (a ``BatchNorm2d``: with per-channel entries)."""
+    return (node.op == "call_module" and isinstance(root.get_submodule(node.target), _PER_CHANNEL)
+            and len(node.args) == 1 and not node.kwargs)
 
 
 def _elementwise(node: fx.Node, hidden: set, root: nn.Module) -> bool:
