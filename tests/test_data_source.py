@@ -146,6 +146,23 @@ def test_the_embedding_cache_is_keyed_by_content_not_by_copy(two_copies, monkeyp
     assert fo.subset(20).key == "cifar10" and fo.subset(20).data_hash == fo.data_hash
 
 
+def test_a_cached_run_does_not_read_the_data_again(two_copies, monkeypatch):
+    """The content hash of a local copy is cached under the file's sha256: with the embedding cached too,
+    the second call neither decodes the images nor embeds them."""
+    calls, loads = [], []
+    monkeypatch.setattr(F, "efficientnet_lite0", fake_encoder(calls))
+    real = data.load_cifar10
+    monkeypatch.setattr(data, "load_cifar10", lambda **kw: loads.append(1) or real(**kw))
+    monkeypatch.setenv("FPE_DATA_DIR", str(two_copies["dirs"][0]))
+    first, i1 = F.cifar10_features(dim=16)
+    assert (len(loads), len(calls)) == (1, 2)
+    again, i2 = F.cifar10_features(dim=16)
+    assert (len(loads), len(calls)) == (1, 2), "nothing read or embedded the second time"
+    assert again.name == "CIFAR-10 (JPEG copy)" and again.data_hash == first.data_hash
+    assert torch.equal(again.x_train, first.x_train)
+    assert i2["seconds_load_this_run"] == 0.0 and i2["seconds_load"] == i1["seconds_load"] > 0
+
+
 def test_a_tiny_sweep_gives_the_same_numbers_from_either_copy(two_copies, monkeypatch):
     """The seed streams are tagged by the stable key: the display names differ, the numbers do not
     (with the cache off, so both really train)."""

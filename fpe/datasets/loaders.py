@@ -41,7 +41,7 @@ import numpy as np
 
 __all__ = ["DataError", "Dataset", "search_dirs", "user_cache_dir", "download", "source_urls", "sha256_file", "md5_file",
            "read_idx",
-           "load_fashion_mnist", "load_cifar10", "read_cifar_binary", "read_cifar_jpeg_pack",
+           "load_fashion_mnist", "load_cifar10", "find_cifar10", "read_cifar_binary", "read_cifar_jpeg_pack",
            "load_wordnet100", "parse_wordnet_nouns", "wordnet100_from_nouns", "FASHION_CLASSES", "content_hash",
            "write_cifar_binary"]
 
@@ -432,23 +432,32 @@ def read_cifar_jpeg_pack(path: str | os.PathLike) -> dict[str, tuple[np.ndarray,
     return {"train": (images[is_train], y[is_train]), "test": (images[~is_train], y[~is_train])}
 
 
+def find_cifar10() -> tuple[Path, str] | None:
+    """The file :func:`load_cifar10` would read and the display name it would give, without reading it;
+    ``None`` where it would download."""
+    path = _find("cifar10", ["cifar-10-binary.tar.gz"])
+    if path is not None:
+        return path, "CIFAR-10"
+    path = _find("cifar10", ["cifar10-jpeg.npz"])
+    if path is not None:
+        return path, "CIFAR-10 (JPEG copy)"
+    return None
+
+
 def load_cifar10(*, progress: bool = True) -> Dataset:
     """CIFAR-10: ``x`` uint8 ``(N, 32, 32, 3)``, 50,000 train / 10,000 test.
 
     Prefers the canonical binary archive when present, else the JPEG pack (its name then says
-    "CIFAR-10 (JPEG copy)"), else downloads the binary archive (sha256-pinned).
+    "CIFAR-10 (JPEG copy)"), else downloads the binary archive (hash-pinned). Whatever the copy, the
+    stable key is "cifar10" (:attr:`Dataset.data_key`).
     """
-    path = _find("cifar10", ["cifar-10-binary.tar.gz"])
-    if path is not None:
-        parts, name = read_cifar_binary(path), "CIFAR-10"
-    else:
-        path = _find("cifar10", ["cifar10-jpeg.npz"])
-        if path is not None:
-            parts, name = read_cifar_jpeg_pack(path), "CIFAR-10 (JPEG copy)"
-        else:
-            path = download(source_urls(CIFAR10_URL), user_cache_dir() / "cifar10" / "cifar-10-binary.tar.gz",
-                            CIFAR10_SHA256, md5=CIFAR10_MD5, progress=progress)
-            parts, name = read_cifar_binary(path), "CIFAR-10"
+    found = find_cifar10()
+    if found is None:
+        path = download(source_urls(CIFAR10_URL), user_cache_dir() / "cifar10" / "cifar-10-binary.tar.gz",
+                        CIFAR10_SHA256, md5=CIFAR10_MD5, progress=progress)
+        found = (path, "CIFAR-10")
+    path, name = found
+    parts = read_cifar_jpeg_pack(path) if path.suffix == ".npz" else read_cifar_binary(path)
     (xtr, ytr), (xte, yte) = parts["train"], parts["test"]
     return Dataset(name, xtr, ytr, xte, yte, list(CIFAR10_CLASSES), str(path), key="cifar10")
 
