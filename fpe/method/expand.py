@@ -169,18 +169,20 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
         masks = [found[n] for n in names]
     else:
         masks = global_magnitude_masks(new_w, n_keep=count_nonzero(model))
-    new = iter(zip(new_w, new_b, masks))
+    new = list(zip(new_w, new_b, masks))
+    del new_w, new_b, masks  # each layer's tensors are let go once attached (peak memory)
     if inplace:
         for m in model:
             if isinstance(m, nn.Linear):
-                attach_mask(m, *next(new))
+                attach_mask(m, *new.pop(0))
         return model
     layers: dict[str, nn.Module] = {}
     for name, m in model.named_children():
         if isinstance(m, nn.Linear):
-            w, b, mask = next(new)
+            w, b, mask = new.pop(0)
             lin = nn.Linear(w.shape[1], w.shape[0], bias=b is not None, dtype=w.dtype, device=w.device)
             layers[name] = attach_mask(lin, w, b, mask, like=m)
+            del w, b, mask
         elif type(model) is nn.Sequential:
             layers[name] = copy.deepcopy(m)
     if type(model) is nn.Sequential:

@@ -327,21 +327,23 @@ class FixedMask(prune.CustomFromMask):
 
     _module = None  # a weak reference to the module whose weight the hook computes
 
-    def __init__(self, mask, fresh: bool = False) -> None:
+    def __init__(self, mask, fresh: bool = False, own: bool = False) -> None:
         super().__init__(mask)
         self._fresh = fresh  # no earlier prune of the tensor: the default mask is all ones
+        self._own = own  # the mask was made for this layer: the buffer may be the mask itself
 
     def compute_mask(self, t, default_mask):
         if not self._fresh or default_mask.shape != self.mask.shape:
             return super().compute_mask(t, default_mask)
         self._fresh = False
-        return self.mask.to(dtype=default_mask.dtype, copy=True)  # = ones * mask, bit for bit, without the product
+        # = ones * mask, bit for bit, without the product (and without a copy of a mask made for this layer)
+        return self.mask.to(dtype=default_mask.dtype, copy=not self._own)
 
     @classmethod
-    def apply(cls, module, name, mask):  # type: ignore[override]
+    def apply(cls, module, name, mask, own: bool = False):  # type: ignore[override]
         fresh = not any(isinstance(h, prune.BasePruningMethod) and h._tensor_name == name
                         for h in module._forward_pre_hooks.values())
-        method = super(prune.CustomFromMask, cls).apply(module, name, mask=mask, fresh=fresh)
+        method = super(prune.CustomFromMask, cls).apply(module, name, mask=mask, fresh=fresh, own=own)
         if isinstance(method, cls):  # (not a PruningContainer: an earlier prune of the same tensor)
             method._module = weakref.ref(module)
         return method
@@ -372,10 +374,11 @@ class FixedMask(prune.CustomFromMask):
         return new
 
 
-def fix_mask(module: nn.Module, mask: torch.Tensor, name: str = "weight") -> nn.Module:
+def fix_mask(module: nn.Module, mask: torch.Tensor, name: str = "weight", *, own: bool = False) -> nn.Module:
     """``torch.nn.utils.prune.custom_from_mask(module, name, mask)`` with the deep-copyable
-    :class:`FixedMask` hook: ``{name}_orig`` parameter, ``{name}_mask`` buffer, the same numbers."""
-    FixedMask.apply(module, name, mask)
+    :class:`FixedMask` hook: ``{name}_orig`` parameter, ``{name}_mask`` buffer, the same numbers. With
+    ``own`` (a mask made for this layer alone) the buffer is ``mask`` itself rather than a copy."""
+    FixedMask.apply(module, name, mask, own=own)
     return module
 
 
@@ -384,7 +387,8 @@ def attach_mask(lin: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
     """Give ``lin`` (an ``nn.Linear`` or ``nn.Conv2d``, in place) the weight ``weight * mask`` and ``bias``,
     with their sizes, and fix ``mask`` as ``torch.nn.utils.prune.custom_from_mask`` does (``weight_orig``,
     ``weight_mask``), with the deep-copyable hook :class:`FixedMask`. With ``like`` (the layer it replaces),
-    the new weight and bias take its ``requires_grad`` (a frozen layer stays frozen)."""
+    the new weight and bias take its ``requires_grad`` (a frozen layer stays frozen). ``mask`` becomes the
+    layer's ``weight_mask`` buffer itself (not a copy): pass a tensor made for this layer."""
     for name in ("weight", "bias"):
         if hasattr(lin, name + "_orig"):  # an earlier prune: its mask has the old shape
             prune.remove(lin, name)
@@ -394,7 +398,7 @@ def attach_mask(lin: nn.Module, weight: torch.Tensor, bias: torch.Tensor | None,
         lin.out_features, lin.in_features = weight.shape
     else:
         lin.out_channels, lin.in_channels = weight.shape[:2]
-    fix_mask(lin, mask)
+    fix_mask(lin, mask, own=True)
     if like is not None:
         for name, new in (("weight", lin.weight_orig), ("bias", lin.bias)):
             old = like._parameters.get(name + "_orig", like._parameters.get(name))
