@@ -204,3 +204,29 @@ def test_splitsum_rejects_overlapping_siblings_and_bad_arguments():
         inf.SplitSumLinear(nn.Linear(8, 5), alpha=2)
     with pytest.raises(ValueError, match="threads"):
         inf.SplitSumLinear(lin, alpha=2, threads=0)
+
+
+def test_a_kernel_that_cannot_be_built_says_so_once(monkeypatch, tmp_path):
+    """No silent fallback: a missing split-sum source warns once and the PyTorch path computes the layer;
+    FPE_NATIVE=0 (the PyTorch path asked for) says nothing."""
+    import warnings
+
+    from fpe.cost import inference as inf
+    from fpe.training import native
+
+    monkeypatch.setattr(inf, "SPLITSUM_SOURCE", tmp_path / "_missing.c")
+    monkeypatch.setattr(native, "_WARNED", set())
+    inf._splitsum_library.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="_missing.c cannot be used"):
+            assert not inf.splitsum_available()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert not inf.splitsum_available()  # once
+        monkeypatch.setattr(native, "_WARNED", set())
+        monkeypatch.setenv("FPE_NATIVE", "0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert not native.available()
+    finally:
+        inf._splitsum_library.cache_clear()

@@ -300,8 +300,12 @@ class Results:
     def environment(self) -> dict:
         """:func:`fpe.runtime.provenance.environment` plus where this chapter computed: ``device`` (set
         ``results.device`` in a chapter that trains elsewhere than the CPU) and the Boolean trainer's
-        backend (the fused C epoch, or PyTorch ops where it is unavailable or ``FPE_NATIVE=0``)."""
-        return {**environment(), "device": str(self.device), "training_backend": "native" if native.available() else "torch"}
+        backend and the split-sum inference kernel's (the C kernel, or PyTorch ops where it is unavailable
+        or ``FPE_NATIVE=0``; an unavailable kernel also warns once)."""
+        from ..cost.inference import splitsum_available
+
+        return {**environment(), "device": str(self.device), "training_backend": "native" if native.available() else "torch",
+                "splitsum_kernel": "native" if splitsum_available() else "torch"}
 
     def save(self) -> Path:
         """Write ``results/<profile>/<notebook>.json`` atomically; returns the path."""

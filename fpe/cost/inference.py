@@ -54,7 +54,7 @@ from torch import nn
 
 from ..training import native
 
-__all__ = ["FORMS", "DenseLinear", "MaskedDense", "CSRLinear", "BSRLinear", "CompactLinear", "SplitSumLinear", "make_form",
+__all__ = ["splitsum_available", "FORMS", "DenseLinear", "MaskedDense", "CSRLinear", "BSRLinear", "CompactLinear", "SplitSumLinear", "make_form",
            "masked_weight", "narrowest_index_dtype", "check_balanced_split", "storage_bytes", "moved_bytes",
            "flops", "bsr_fill", "default_blocksize"]
 
@@ -342,14 +342,21 @@ class CompactLinear(_Form):
 
 @lru_cache(maxsize=None)
 def _splitsum_library() -> ctypes.CDLL | None:
-    """The split-sum kernel, or ``None`` where it cannot be built (no C compiler, ``FPE_NATIVE=0``)."""
+    """The split-sum kernel, or ``None`` where it cannot be built (no C compiler, ``FPE_NATIVE=0``, a
+    missing source), which :func:`fpe.training.native.warn_fallback` says once."""
     try:
         lib = ctypes.CDLL(str(native.compiled(SPLITSUM_SOURCE, ("-fopenmp",))))
-    except (native.NativeUnavailable, OSError):
+    except (native.NativeUnavailable, OSError) as exc:
+        native.warn_fallback(SPLITSUM_SOURCE.name, exc)
         return None
     i, p = ctypes.c_int, ctypes.c_void_p
     lib.fpe_splitsum.argtypes, lib.fpe_splitsum.restype = [i, i, i, i, i, p, p, p, p, i], i
     return lib
+
+
+def splitsum_available() -> bool:
+    """Whether the split-sum kernel is built and loaded here (recorded with every result)."""
+    return _splitsum_library() is not None
 
 
 class SplitSumLinear(_Form):

@@ -23,6 +23,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -136,9 +137,23 @@ def load() -> ctypes.CDLL:
 
 
 def available() -> bool:
-    """True if :func:`load` succeeds."""
+    """True if :func:`load` succeeds; else warns once (:func:`warn_fallback`) and returns False."""
     try:
         load()
         return True
-    except NativeUnavailable:
+    except NativeUnavailable as exc:
+        warn_fallback(SOURCE.name, exc)
         return False
+
+
+_WARNED: set[str] = set()
+
+
+def warn_fallback(kernel: str, reason: BaseException) -> None:
+    """Say once per process that the C kernel ``kernel`` cannot be used and PyTorch ops stand in for
+    it (never silently; nothing is said where ``FPE_NATIVE=0`` asked for the PyTorch path)."""
+    if os.environ.get("FPE_NATIVE", "1") == "0" or kernel in _WARNED:
+        return
+    _WARNED.add(kernel)
+    warnings.warn(f"fpe: the C kernel {kernel} cannot be used ({reason}); PyTorch ops compute the same numbers "
+                  "to float tolerance, more slowly", RuntimeWarning, stacklevel=3)
