@@ -254,6 +254,7 @@ BEHAVIOURS = [  # (id, check): documented behaviours for unusual but valid input
     ("untraceable-pairs-warn", _unverified_warns),
     ("export-without-masks", _export_plain),
     ("count-tied-once", lambda: fpe.count_nonzero(tied()) == 36 + 12),
+    ("count-sparse-export", lambda: fpe.count_nonzero(fpe.export(fpe.expand(mlp(), 2), sparse=True)) == fpe.count_nonzero(mlp())),
     ("count-mha-projections", lambda: fpe.count_nonzero(nn.MultiheadAttention(4, 2)) == 4 * 16),
 ]
 

@@ -53,7 +53,8 @@ def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
     ``out_proj`` is a ``Linear``), biases only if asked, norm parameters never: the budget FPE keeps
     fixed (the paper, as we read it, section 2).
 
-    With pruning masks attached, the effective (masked) weight is counted. Each parameter is counted
+    With pruning masks attached, the effective (masked) weight is counted; a sparse weight
+    (:func:`fpe.export` with ``sparse=True``) by its stored non-zero values. Each parameter is counted
     once: layers that share (tie) one weight count it once.
     """
     if not isinstance(model, nn.Module):
@@ -71,7 +72,12 @@ def count_nonzero(model: nn.Module, *, include_bias: bool = False) -> int:
         if t.device.type == "meta":
             raise ValueError("count_nonzero: the model has weights on the meta device (no values to count); "
                              "materialise it first (model.to_empty(device='cpu') and load_state_dict)")
-        total += int(torch.count_nonzero(t.detach()))
+        t = t.detach()
+        if t.layout == torch.sparse_coo:
+            t = t.coalesce().values()
+        elif t.layout != torch.strided:  # sparse CSR/CSC/BSR (fpe.export(..., sparse=True)): its stored values
+            t = t.values()
+        total += int(torch.count_nonzero(t))
 
     def key(m: nn.Module, name: str):  # a masked tensor is its (original, mask) pair; a plain one itself
         orig, mask = m._parameters.get(name + "_orig"), m._buffers.get(name + "_mask")
