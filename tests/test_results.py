@@ -233,3 +233,20 @@ def test_paired_pvalue_is_scipys_paired_test_with_the_degenerate_cases_named():
     assert math.isnan(paired_pvalue([80.0], [75.0]))  # one seed: no test
     with pytest.raises(ValueError, match="paired"):
         paired_pvalue([1.0, 2.0], [1.0, 2.0, 3.0])
+
+
+def test_seeds_to_decide_is_the_first_seed_count_that_tells():
+    """The power line of an inconclusive number: the first n whose t interval at the observed spread
+    excludes zero effect (or the paper's value), and n - 1 does not; None where nothing is undecided."""
+    from fpe.book.verdicts import half_width, seeds_to_decide
+
+    n = {"verdict": "inconclusive", "value": 3.0, "spread": 10.0, "n_seeds": 5, "paper": 20.0, "baseline": 0.0,
+         "paper_uncertainty": 2.5, "kind": "comparison"}
+    need = seeds_to_decide(n)
+    assert half_width(10.0, need["zero"]) < 3.0 <= half_width(10.0, need["zero"] - 1)
+    assert half_width(10.0, need["paper"]) < 17.0 - 2.5 <= half_width(10.0, need["paper"] - 1)
+    assert need["paper"] < need["zero"]
+    assert seeds_to_decide({**n, "verdict": "not reproduced"}) is None
+    assert seeds_to_decide({**n, "value": 0.0})["zero"] is None  # the mean sits on zero: no n tells
+    null = {**n, "kind": "null", "margin": 5.0, "value": 1.0, "verdict": "inconclusive"}
+    assert half_width(10.0, seeds_to_decide(null)["equivalence"]) < 4.0

@@ -143,6 +143,7 @@ def results_page(profile: str = "paper", root: Path | None = None) -> str:
         tally_text(data),
         "",
     ]
+    lines += power_section(data)
     for nb, d in data.items():
         page = root / "book" / f"{nb}.ipynb"
         title = _title(page, nb)
@@ -163,6 +164,31 @@ def results_page(profile: str = "paper", root: Path | None = None) -> str:
                 lines.append(table_row(n, f"[{n['label']}]({target})"))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def power_section(data: dict) -> list[str]:
+    """The results page's power lines: for every inconclusive number that is counted (primary comparisons,
+    on the paper's setting or a substitute, and nulls), the seeds that would decide it at the observed
+    mean and spread (:func:`fpe.book.verdicts.seeds_to_decide`)."""
+    rows = []
+    for nb, n in _numbers(data):
+        if verdicts.tally_class(n) not in ("paper", "substitute", "null"):
+            continue
+        need = verdicts.seeds_to_decide(n)
+        if need is None:
+            continue
+        fmt = lambda k: "–" if k not in need else (f"{need[k]:,}" if need[k] is not None else f"> {verdicts.MAX_SEEDS:,}")  # noqa: E731
+        rows.append(f"| {n['label']} ({{doc}}`{nb}`) | {ours_cell(n)} | {n['n_seeds']} | {paper_cell(n)} | "
+                    f"{fmt('zero')} | {fmt('paper') if n.get('kind') != 'null' else fmt('equivalence')} |")
+    head = ["## What more seeds would decide", "",
+            "Every counted number that stays *inconclusive*, with the seeds its interval would need, if the mean and "
+            "the spread stayed as observed, to exclude zero effect, and to exclude the paper's value (for a null: to "
+            "fall inside its equivalence margin). A power line, not a promise: more seeds also move the mean. "
+            f"{len(rows)} number(s).", ""]
+    if not rows:
+        return head
+    return head + ["| quantity | ours (mean ± std) | seeds | paper (± its uncertainty) | seeds to exclude zero effect | "
+                   "seeds to exclude the paper's value (null: to show equivalence) |", "|---|---|---|---|---|---|", *rows, ""]
 
 
 def verdicts_page() -> str:

@@ -57,7 +57,7 @@ from decimal import Decimal, InvalidOperation
 from scipy import stats
 
 __all__ = ["RULE", "KINDS", "VERDICTS", "BAND", "printed_half_unit", "read_range", "paper_uncertainty", "half_width",
-           "interval", "verdict", "effect_ratio", "tally_class", "base_verdict"]
+           "interval", "verdict", "effect_ratio", "tally_class", "base_verdict", "seeds_to_decide"]
 
 RULE = "v3"  # the edition of this rule; stored with every number it judged
 KINDS = ("comparison", "check", "calibration", "null")
@@ -219,3 +219,37 @@ def tally_class(number: dict) -> str:
     if kind in ("check", "calibration", "null"):
         return kind
     return "substitute" if number.get("substitute") else "paper"
+
+
+MAX_SEEDS = 100_000  # seeds_to_decide answers None beyond this
+
+
+def seeds_to_decide(number: dict) -> dict | None:
+    """How many seeds would decide an ``inconclusive`` number if its mean and spread stayed as observed
+    (a power line, not a promise): the smallest ``n`` whose Student t interval (:func:`half_width`)
+    excludes zero effect (``"zero"``) and the smallest that excludes the paper's value widened by its
+    uncertainty (``"paper"``); for a null, the smallest that puts the interval inside +/- its margin
+    (``"equivalence"``) or excluding 0. ``None`` for a number that is not inconclusive or has no spread;
+    a value is ``None`` where more than :data:`MAX_SEEDS` would be needed (the mean sits on the line)."""
+    if base_verdict(number["verdict"]) != "inconclusive" or number["n_seeds"] < 2 or not number["spread"] > 0:
+        return None
+    mean, s = number["value"], number["spread"]
+
+    def needed(gap: float) -> int | None:
+        if not gap > 0:
+            return None
+        lo, hi = 2, MAX_SEEDS
+        if half_width(s, hi) >= gap:
+            return None
+        while lo < hi:  # half_width falls with n: bisect for the first n with half_width < gap
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if half_width(s, mid) >= gap else (lo, mid)
+        return lo
+
+    if number.get("kind") == "null":
+        margin = number["margin"]
+        return {"equivalence": needed(margin - abs(mean)), "zero": needed(abs(mean))}
+    base = number.get("baseline")
+    u = number.get("paper_uncertainty") or 0.0
+    return {"zero": None if base is None else needed(abs(mean - base)),
+            "paper": needed(abs(mean - number["paper"]) - u)}
