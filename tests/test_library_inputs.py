@@ -433,3 +433,25 @@ def test_copies_prune_by_layer_name_equals_the_sequential_one():
     ref = fpe.expand(model, 2, prune="copies", generator=gen(4))
     new = fpe.expand_layers(model, 2, pairs=[("0", "2")], prune="copies", generator=gen(4))
     assert same_tensors(new, ref)
+
+
+def test_untraceable_models_are_verified_on_the_example_input():
+    import warnings
+
+    x = torch.randn(3, 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verified by running: no warning
+        wide = fpe.expand_layers(Untraceable(), 2, pairs=[("fc1", "fc2")], check_inputs=x)
+    assert wide.fc1.out_features == 12
+
+    class UntraceableResidual(Untraceable):
+        def forward(self, x):
+            if x.sum() > 0:
+                x = -x
+            h = self.fc1(x)
+            return self.fc2(torch.relu(h)) + h
+
+    with pytest.raises(ValueError, match=r"output of producer 'fc1' is read by (add|__add__) on the example input"):
+        fpe.expand_layers(UntraceableResidual(), 2, pairs=[("fc1", "fc2")], check_inputs=x)
+    with pytest.raises(ValueError, match=r"consumer 'fc1' is called on something else than the output of producer 'fc2'"):
+        fpe.expand_layers(Untraceable(), 2, pairs=[("fc2", "fc1")], check_inputs=x)

@@ -41,7 +41,7 @@ from .pruning import (Pair, attach_mask, copies_masks, warn_dead, check_alpha, c
                       effective_weights, global_magnitude_masks, split_pairs)
 from .mlp import check_finite
 from .splits import SplitRule
-from .verify import UnverifiedPairsWarning, verify_pairs
+from .verify import UnverifiedPairsWarning, verify_by_running, verify_pairs
 
 __all__ = ["expand_layers", "resolve_pairs", "PRUNES"]
 
@@ -79,8 +79,10 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
         verify: check the pairs on the model's graph (:func:`fpe.method.verify.verify_pairs`, ``torch.fx``):
             every producer's output must reach its consumers through elementwise operations only, and
             nothing else may read it; a reversed pair (``("fc2", "fc1")``), a residual or a norm reading
-            the hidden units is a ``ValueError`` naming the layer and the operation. ``None`` (default):
-            where ``torch.fx`` cannot trace the model, warn (:class:`fpe.method.verify.UnverifiedPairsWarning`,
+            the hidden units is a ``ValueError`` naming the layer and the operation. Where ``torch.fx``
+            cannot trace the model and ``check_inputs`` is given, the producers' outputs are followed
+            through a real forward pass on it instead (:func:`fpe.method.verify.verify_by_running`).
+            ``None`` (default): where neither is possible, warn (:class:`fpe.method.verify.UnverifiedPairsWarning`,
             naming what was not checked) and go on; ``True``: raise instead; ``False``: no check, no warning
             (you vouch for the pairs).
 
@@ -119,6 +121,9 @@ def expand_layers(model: nn.Module, alpha: int, split: str | SplitRule = "random
                          "layers between producer and consumer; leave verify at None or True")
     if verify is not False:
         reason = verify_pairs(model, pairs, norms)
+        if reason and check_inputs is not None and not convs:  # follow the real data flow instead
+            verify_by_running(model, check_inputs, pairs)
+            reason = None
         if reason and convs:
             raise ValueError(f"Conv2d pairs (channel FPE) need the traced graph to find the BatchNorm2d layers between "
                              f"producer and consumer, but {reason}")

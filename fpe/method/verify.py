@@ -9,7 +9,9 @@ casts, a product of two producers of the same pair as in SwiGLU, a product with 
 must reach every named consumer, as the consumer's input. A reversed pair, a residual or norm that
 reads the hidden units, or a consumer that reads something else is a ``ValueError`` naming the layer
 and the operation. Where no module can be traced (data-dependent control flow, as in many Hugging
-Face models) it returns the reason, and :func:`fpe.expand_layers` warns (:class:`UnverifiedPairsWarning`).
+Face models) it returns the reason; with an example input, :func:`verify_by_running` then follows the
+producers' outputs through the operations of a real forward pass instead, and without one
+:func:`fpe.expand_layers` warns (:class:`UnverifiedPairsWarning`).
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from torch.nn import functional as F
 
 from .mlp import _why_not_elementwise
 
-__all__ = ["UnverifiedPairsWarning", "verify_pairs"]
+__all__ = ["UnverifiedPairsWarning", "verify_pairs", "verify_by_running"]
 
 
 class UnverifiedPairsWarning(UserWarning):
@@ -199,3 +201,95 @@ def _elementwise(node: fx.Node, hidden: set, root: nn.Module) -> bool:
     if node.op == "call_function" and node.target in _FUNCS or node.op == "call_method" and node.target in _METHODS:
         return node.args[0] in hidden and not any(isinstance(a, fx.Node) for a in others)
     return False
+
+
+_RUN_ELEMENTWISE = {"relu", "relu_", "gelu", "silu", "silu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "dropout", "dropout_",
+                    "alpha_dropout", "leaky_relu", "leaky_relu_", "elu", "elu_", "selu", "celu", "mish", "hardtanh",
+                    "hardtanh_", "hardswish", "hardsigmoid", "softplus", "softsign", "relu6", "logsigmoid", "threshold",
+                    "tanhshrink", "hardshrink", "softshrink", "contiguous", "clone", "float", "double", "half",
+                    "bfloat16", "to", "detach"}
+_RUN_PRODUCTS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__"}
+_RUN_METADATA = {"size", "dim", "__get__", "numel", "is_floating_point", "is_contiguous", "stride", "element_size",
+                 "get_device", "__len__", "ndimension", "nelement"}
+
+
+def verify_by_running(model: nn.Module, example, pairs) -> None:
+    """Check ``pairs`` by running ``model`` on ``example`` (a tensor, a tuple of positional arguments or a
+    dict of keyword arguments; eval mode, no gradients, modes and the CPU generator restored) and following
+    every producer's output through the torch operations on it (a ``TorchFunctionMode``): the rules of
+    :func:`verify_pairs` on the real data flow, for models that ``torch.fx`` cannot trace. Raises
+    ``ValueError`` naming the layer and the operation."""
+    from torch.overrides import TorchFunctionMode
+
+    modules = dict(model.named_modules())
+    tags: dict[int, int] = {}  # id(tensor) -> pair index
+    alive: list[torch.Tensor] = []  # keep tagged tensors alive, so that their ids stay theirs
+    inside: list[str] = []  # the consumers whose forward is running
+    reached: set[tuple[int, str]] = set()
+    problems: list[str] = []
+
+    def tag(t, k):
+        if isinstance(t, torch.Tensor):
+            tags[id(t)] = k
+            alive.append(t)
+
+    def label(k):
+        return f"pair {list(pairs[k][0])} -> {list(pairs[k][1])}"
+
+    class Follow(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            flat = [a for a in (*args, *kwargs.values())]
+            flat += [x for a in flat if isinstance(a, (list, tuple)) for x in a]
+            found = {tags[id(a)] for a in flat if isinstance(a, torch.Tensor) and id(a) in tags}
+            if not found or inside:
+                return out
+            name = getattr(func, "__name__", str(func))
+            k = next(iter(found))
+            if name in _RUN_METADATA:
+                return out
+            tensors = [a for a in args if isinstance(a, torch.Tensor)]
+            if name in _RUN_PRODUCTS and len(found) == 1 and all(id(a) in tags for a in tensors) and not kwargs:
+                tag(out, k)
+            elif name in _RUN_ELEMENTWISE and len(found) == 1 and len(tensors) == 1 and id(args[0]) in tags:
+                tag(out, k)
+            elif not problems:
+                problems.append(f"{label(k)}: the output of producer {pairs[k][0][0]!r} is read by {name} on the example "
+                                "input, which is neither elementwise nor a named consumer (a residual, a norm, attention or "
+                                "a reshape reading the hidden units?); FPE would change what it reads")
+            return out
+
+    hooks = []
+    for k, (prods, cons) in enumerate(pairs):
+        for p in prods:
+            hooks.append(modules[p].register_forward_hook(lambda mod, a, out, k=k: tag(out, k)))
+        for c in cons:
+            def pre(mod, a, c=c, k=k):
+                if a and isinstance(a[0], torch.Tensor) and tags.get(id(a[0])) == k:
+                    reached.add((k, c))
+                elif not problems:
+                    problems.append(f"{label(k)}: consumer {c!r} is called on something else than the output of producer "
+                                    f"{pairs[k][0][0]!r} (through elementwise operations) on the example input (a reversed "
+                                    "or wrong pair?)")
+                inside.append(c)
+
+            hooks.append(modules[c].register_forward_pre_hook(pre))
+            hooks.append(modules[c].register_forward_hook(lambda mod, a, out: inside.pop() and None))
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]), Follow():
+            model(*example) if isinstance(example, tuple) else model(**example) if isinstance(example, dict) else model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, mode in modes.items():
+            m.training = mode
+    if problems:
+        raise ValueError(problems[0])
+    for k, (prods, cons) in enumerate(pairs):
+        for c in cons:
+            if (k, c) not in reached:
+                raise ValueError(f"{label(k)}: consumer {c!r} does not read the output of producer {prods[0]!r} on the "
+                                 "example input (a reversed or wrong pair, or a layer that does not run?)")
