@@ -151,7 +151,8 @@ t = time.perf_counter()
 wn, wn_info = wordnet_features(depth=cfg["depth"], n_classes=cfg["classes"], per_class=cfg["per_class"],
                                threads=EMBED_THREADS, progress=progress)
 torch.set_num_threads(THREADS)
-data = dataclasses.replace(wn, name=f"WordNet-{len(wn.classes)}")
+# named by its class count; the same spelling is its stable key, which tags the training seed streams
+data = dataclasses.replace(wn, name=f"WordNet-{len(wn.classes)}", key=f"WordNet-{len(wn.classes)}")
 timings["embed_this_run"] = time.perf_counter() - t
 timings["embed_when_computed"] = wn_info["seconds_embed"]
 counts = np.bincount(data.y_train.numpy(), minlength=len(data.classes))
