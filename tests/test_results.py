@@ -250,3 +250,24 @@ def test_seeds_to_decide_is_the_first_seed_count_that_tells():
     assert seeds_to_decide({**n, "value": 0.0})["zero"] is None  # the mean sits on zero: no n tells
     null = {**n, "kind": "null", "margin": 5.0, "value": 1.0, "verdict": "inconclusive"}
     assert half_width(10.0, seeds_to_decide(null)["equivalence"]) < 4.0
+
+
+def test_tolerances_take_the_larger_of_the_float_order_and_the_cross_cpu_gap(tmp_path):
+    """write_references widens a number's tolerance by its measured gap across CPU families as by its
+    float-order gap (3x the larger), never below the unit's floor."""
+    from fpe.book.results import GAPS_FILE, measured_gaps, write_cpu_gaps
+
+    (tmp_path / "results" / "quick").mkdir(parents=True)
+    (tmp_path / "references").mkdir()
+    res = {"notebook": "nb", "numbers": [{"id": "a", "value": 50.0, "unit": "%"}, {"id": "b", "value": 10.0, "unit": "%"},
+                                         {"id": "c", "value": 2.0, "unit": "x"}]}
+    (tmp_path / "results" / "quick" / "nb.json").write_text(json.dumps(res))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "nb.json").write_text(json.dumps({"numbers": {"a": {"value": 46.0}, "b": {"value": 10.0}, "c": {"value": 2.0}}}))
+    (tmp_path / "references" / GAPS_FILE).write_text(json.dumps({"gaps": {"nb": {"a": 1.0, "b": 0.3}}}))
+    write_cpu_gaps(tmp_path / "results" / "quick", other, "test", root=tmp_path)
+    assert measured_gaps(tmp_path) == {"nb": {"a": 4.0, "b": 0.3, "c": 0.0}}
+    refs = json.loads(write_references("quick", root=tmp_path)[0].read_text())["numbers"]
+    assert refs["a"]["tolerance"] == 12.0 and refs["b"]["tolerance"] == pytest.approx(0.9)
+    assert refs["c"]["tolerance"] == pytest.approx(2e-5)  # the relative floor

@@ -285,8 +285,10 @@ def _finetune_seed(setup: FinetuneSetup, seed: int, progress: bool, device: torc
         t0 = time.perf_counter()
         model = _Top(copy.deepcopy(base.encoder.layer[first:]), len(classes), stream(seed, TASK, "init", "head"))
         if v == setup.fpe_key:
+            # verify=False: MiniLM's own feed-forward pairs (ffn_pairs), which tests/test_layers.py verifies on a
+            # real forward pass; verifying here would run one in every job
             model = expand_layers(model, setup.alpha, setup.split, pairs=pairs, inplace=True, prune=setup.prune,
-                                  generator=stream(seed, TASK, "split", setup.split, setup.alpha))
+                                  generator=stream(seed, TASK, "split", setup.split, setup.alpha), verify=False)
         model = model.to(device)
         model.eval()  # dropout off
         for p in model.parameters():
@@ -316,7 +318,8 @@ def expansion_check(alpha: int, split: str, seed: int, texts, *, blocks=range(N_
     prefix = next(n for n, _ in st.named_modules() if n.endswith("encoder.layer.0.intermediate.dense"))[:-len("0.intermediate.dense")]
     pairs = ffn_pairs(blocks, prefix=prefix)
     names = [n for p in pairs for n in p]
-    new = expand_layers(st, alpha, split, pairs=pairs, prune=prune, generator=stream(seed, TASK, "split", split, alpha, "check"))
+    new = expand_layers(st, alpha, split, pairs=pairs, prune=prune, generator=stream(seed, TASK, "split", split, alpha, "check"),
+                        verify=False)  # MiniLM's own pairs, verified by tests/test_layers.py
     new.eval()
     with torch.no_grad():
         a = st.encode(list(texts), convert_to_tensor=True, normalize_embeddings=True)
