@@ -31,7 +31,7 @@ LAYOUT_START, LAYOUT_END = "<!-- layout:start -->", "<!-- layout:end -->"
 # modules and the layers above it, the infrastructure and the book tooling last (the import order, lowest
 # first, is runtime, the top level, method, training, datasets, experiments, cost, book: tests/test_cache.py)
 LAYERS = ("method", "", "training", "datasets", "experiments", "cost", "runtime", "book")
-METHOD = ("expand", "splits", "gram", "mlp", "pruning", "layers", "conv", "export")  # the method, in this order
+METHOD = ("expand", "splits", "gram", "mlp", "pruning", "layers", "verify", "conv", "export")  # the method, in this order
 
 
 def load_results(profile: str = "paper", root: Path | None = None) -> dict[str, dict]:

@@ -38,7 +38,7 @@ from torch import nn
 
 from .pruning import (attach_mask, check_alpha, check_layers, check_materialised, check_split_args, copy_module, effective_weights,
                       global_magnitude_masks, split_pairs)
-from .mlp import ELEMENTWISE, check_finite
+from .mlp import ELEMENTWISE, check_class, check_finite
 from .splits import SplitRule
 
 __all__ = ["CONV_SPLITS", "expand_cnn", "split_copy_cnn"]
@@ -126,8 +126,6 @@ def split_copy_cnn(model: nn.Sequential, alpha: int, split: str | SplitRule = "r
     alpha = check_alpha(alpha)
     check_materialised(model)
     layers, _ = _plan(model)
-    from .expand import check_class
-
     check_class(model)
     check_layers(model, [(str(i), m) for i, m, _ in layers], "model module")
     check_split_args(alpha, "random", None, generator)  # alpha and generator; the split names are ours

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from .mlp import check_sequential
+from .mlp import check_class, check_sequential
 from .pruning import (attach_mask, check_alpha, check_layers, check_materialised, check_split_args, copy_module, effective_weights,
                       copies_masks, global_magnitude_masks, split_pairs, warn_dead)
 from .splits import SplitRule
@@ -199,14 +199,6 @@ def expand(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", 
             out._modules[name] = lin
     out.train(model.training)
     return out
-
-
-def check_class(model) -> None:
-    """Refuse an ``nn.Sequential`` subclass with its own ``forward``: the chain cannot be checked."""
-    if isinstance(model, nn.Sequential) and type(model).forward is not nn.Sequential.forward:
-        raise ValueError(f"model is a {type(model).__name__}, an nn.Sequential subclass with its own forward: FPE "
-                         "cannot know that it applies its modules in order; expand a plain nn.Sequential of the same "
-                         "modules, or name the Linear pairs with fpe.expand_layers")
 
 
 def split_copy(model: nn.Sequential, alpha: int, split: str | SplitRule = "random", *,

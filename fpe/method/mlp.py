@@ -17,7 +17,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["ELEMENTWISE", "init_mlp", "check_mlp", "check_sequential", "check_finite", "linear_layers", "weight_masks"]
+__all__ = ["ELEMENTWISE", "init_mlp", "check_mlp", "check_sequential", "check_class", "check_finite", "linear_layers", "weight_masks"]
 
 #: Modules that act on every unit on its own, with no per-unit parameters (accepted between ``Linear``
 #: layers by :func:`check_sequential`); ``PReLU`` only with one shared slope.
@@ -136,3 +136,11 @@ def check_sequential(model) -> list[tuple[int, nn.Linear]]:
         raise ValueError(f"model must have at least two Linear layers (one hidden layer); got {names}")
     _check_chain(layers)
     return layers
+
+
+def check_class(model) -> None:
+    """Refuse an ``nn.Sequential`` subclass with its own ``forward``: the chain cannot be checked."""
+    if isinstance(model, nn.Sequential) and type(model).forward is not nn.Sequential.forward:
+        raise ValueError(f"model is a {type(model).__name__}, an nn.Sequential subclass with its own forward: FPE "
+                         "cannot know that it applies its modules in order; expand a plain nn.Sequential of the same "
+                         "modules, or name the Linear pairs with fpe.expand_layers")
