@@ -359,16 +359,24 @@ RELATIVE_FLOOR = 1e-5
 def measure_gaps(a: str | os.PathLike, b: str | os.PathLike) -> dict[str, dict[str, float]]:
     """``{notebook: {id: |value_a - value_b|}}`` between two folders of result files of one profile
     computed with the same seeds but a different float summation order (the Makefile's
-    ``reference-gaps`` target: the native against the PyTorch training backend)."""
+    ``reference-gaps`` target: the native against the PyTorch training backend); either folder may hold
+    reference files instead (:func:`write_cpu_gaps`)."""
     out = {}
     for pa in sorted(Path(a).glob("*.json")):
         pb = Path(b) / pa.name
-        if not pb.is_file():
-            continue
-        va = {n["id"]: n["value"] for n in json.loads(pa.read_text())["numbers"] if n.get("checked", True)}
-        vb = {n["id"]: n["value"] for n in json.loads(pb.read_text())["numbers"] if n.get("checked", True)}
-        out[pa.stem] = {i: abs(va[i] - vb[i]) for i in va if i in vb}
+        if pb.is_file():
+            va, vb = _checked_values(pa), _checked_values(pb)
+            out[pa.stem] = {i: abs(va[i] - vb[i]) for i in va if i in vb}
     return out
+
+
+def _checked_values(path: Path) -> dict[str, float]:
+    """``{id: value}`` of the checked numbers of a result file (a list of numbers) or a reference file
+    (``{id: {"value", "tolerance", ...}}``, every one checked)."""
+    numbers = json.loads(Path(path).read_text())["numbers"]
+    if isinstance(numbers, dict):
+        return {i: r["value"] for i, r in numbers.items()}
+    return {n["id"]: n["value"] for n in numbers if n.get("checked", True)}
 
 
 def write_gaps(a: str | os.PathLike, b: str | os.PathLike, root: str | os.PathLike | None = None) -> Path:
@@ -387,16 +395,8 @@ def write_cpu_gaps(ours: str | os.PathLike, other: str | os.PathLike, what: str,
     seeds on another CPU family; ``what`` says which). The embeddings and multi-layer training of some
     chapters take other float summation orders on other CPUs (other vector kernels), and a chaotic
     training run amplifies the last bit into points; these gaps widen those numbers' tolerances."""
-    out = {}
-    for pa in sorted(Path(ours).glob("*.json")):
-        pb = Path(other) / pa.name
-        if not pb.is_file():
-            continue
-        va = {n["id"]: n["value"] for n in json.loads(pa.read_text())["numbers"] if n.get("checked", True)}
-        vb = {i: r["value"] for i, r in json.loads(pb.read_text())["numbers"].items()}
-        out[pa.stem] = {i: abs(va[i] - vb[i]) for i in va if i in vb}
     path = project_root(root) / "references" / CPU_GAPS_FILE
-    atomic_write_text(path, json.dumps({"what": what, "gaps": out}, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps({"what": what, "gaps": measure_gaps(ours, other)}, indent=1, sort_keys=True) + "\n")
     return path
 
 
