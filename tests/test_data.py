@@ -185,6 +185,39 @@ def test_the_mirror_setting_fetches_every_file_by_its_canonical_name(tmp_path, m
     assert not list((data.user_cache_dir() / "fashion-mnist").glob("*"))
 
 
+def test_data_pins_replace_a_mirrored_files_pins_only_and_are_checked(tmp_path, monkeypatch):
+    """FPE_DATA_PINS: a mirror's own hashes (the offline clone check serves re-packed stand-ins); ignored
+    without FPE_DATA_MIRROR and for files it does not list; a bad table is refused naming the setting."""
+    pins = tmp_path / "pins.json"
+    pins.write_text('{"cifar-10-binary.tar.gz": {"sha256": "%s", "md5": "%s"}}' % ("ab" * 32, "cd" * 16))
+    monkeypatch.setenv("FPE_DATA_PINS", str(pins))
+    assert data.pinned("cifar-10-binary.tar.gz", "x", "y") == ("x", "y")  # no mirror: the built-in pins
+    monkeypatch.setenv("FPE_DATA_MIRROR", (tmp_path / "mirror").as_uri())
+    with pytest.warns(UserWarning, match="replaces the published hashes of cifar-10-binary.tar.gz"):
+        assert data.pinned("cifar-10-binary.tar.gz", "x", "y") == ("ab" * 32, "cd" * 16)
+    assert data.pinned("WordNet-3.0.tar.bz2", "x") == ("x", None)  # not listed
+    for bad, match in (('{"cifar-10-binary.tar.gz": {"sha1": "00"}}', "must map some of"),
+                       ('{"cifar-10-binary.tar.gz": {"md5": "zz"}}', "hex digests"), ("not json", "FPE_DATA_PINS=")):
+        pins.write_text(bad)
+        with pytest.raises(DataError, match=match):
+            data.pinned("cifar-10-binary.tar.gz", "x")
+
+
+def test_system_data_off_leaves_the_package_directories_out():
+    """FPE_SYSTEM_DATA=0 (read at import) makes a machine with the Debian data packages look like one
+    without them (the offline clone check downloads FashionMNIST and WordNet from its mirror)."""
+    import subprocess
+    import sys
+
+    code = "from fpe.datasets import loaders as d; print(d.SYSTEM_DIRS, d.search_dirs('wordnet')[0])"
+    off = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, FPE_SYSTEM_DATA="0", FPE_DATA_DIR=""),
+                         capture_output=True, text=True, check=True).stdout
+    on = subprocess.run([sys.executable, "-c", code], env={k: v for k, v in os.environ.items() if k != "FPE_SYSTEM_DATA"} | {"FPE_DATA_DIR": ""},
+                        capture_output=True, text=True, check=True).stdout
+    assert off.startswith("{} ") and "/usr/share/wordnet" not in off
+    assert "/usr/share/wordnet" in on
+
+
 def test_an_upstream_fashion_gz_is_accepted_by_its_md5(tmp_path, monkeypatch):
     """A .gz whose MD5 is the upstream one is FashionMNIST whatever the content hash taken from Debian says
     (so a non-Debian user never gets a permanent 'differs' error)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import pickle
 import re
@@ -85,7 +86,7 @@ def test_cifar100_loader_reads_local_archive_first_and_checks_md5(tmp_path, monk
     write_cifar100(root / "cifar100" / pd.CIFAR100_FILE)
     monkeypatch.setenv("FPE_DATA_DIR", str(root))
     monkeypatch.setattr(pd, "read_cifar100_python", lambda p, expect_full=True, f=pd.read_cifar100_python: f(p, expect_full=False))
-    monkeypatch.setattr(pd, "download", lambda *a, **k: pytest.fail("a local archive must not be downloaded"))
+    monkeypatch.setattr(loaders, "download", lambda *a, **k: pytest.fail("a local archive must not be downloaded"))
     with pytest.raises(DataError, match=f"expected the published {pd.CIFAR100_MD5}"):
         pd.load_cifar100(progress=False)
     d = pd.load_cifar100(progress=False, verify=False)
@@ -99,21 +100,23 @@ def test_cifar100_loader_reads_local_archive_first_and_checks_md5(tmp_path, monk
 
 
 def test_cifar100_download_is_checked_and_goes_to_the_user_cache(tmp_path, monkeypatch):
-    fake = tmp_path / "served.tar.gz"
-    write_cifar100(fake)
-    calls = []
-
-    def fake_download(url, dest, sha256, **kw):
-        calls.append((url, Path(dest)))
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        Path(dest).write_bytes(fake.read_bytes())
-        return Path(dest)
-
-    monkeypatch.setattr(pd, "download", fake_download)
-    with pytest.raises(DataError, match="md5"):  # the fake is not the canonical archive
+    """Downloaded through a mirror (a file:// folder standing in for the CIFAR page): the published MD5
+    is checked and a mismatch keeps nothing; FPE_DATA_PINS (the mirror's own pins) is obeyed, with a warning."""
+    served = tmp_path / "mirror"
+    write_cifar100(served / pd.CIFAR100_FILE)
+    monkeypatch.setenv("FPE_DATA_MIRROR", served.as_uri())
+    monkeypatch.setattr(loaders, "DOWNLOAD_BACKOFF", 0.0)
+    monkeypatch.setattr(pd, "read_cifar100_python", lambda p, expect_full=True, f=pd.read_cifar100_python: f(p, expect_full=False))
+    dest = tmp_path / "usercache" / "cifar100" / pd.CIFAR100_FILE
+    with pytest.raises(DataError, match="MD5"):  # the stand-in is not the canonical archive
         pd.load_cifar100(progress=False, verify=False)  # a download is always checked
-    assert calls == [(pd.CIFAR100_URL, tmp_path / "usercache" / "cifar100" / pd.CIFAR100_FILE)]
-    assert not (tmp_path / "usercache" / "cifar100" / pd.CIFAR100_FILE).exists()  # the bad download was deleted
+    assert not dest.exists() and not list(dest.parent.glob("*"))  # the bad download was deleted
+    pins = tmp_path / "pins.json"
+    pins.write_text(json.dumps({pd.CIFAR100_FILE: {"md5": pd.md5_file(served / pd.CIFAR100_FILE)}}))
+    monkeypatch.setenv("FPE_DATA_PINS", str(pins))
+    with pytest.warns(UserWarning, match="FPE_DATA_PINS replaces the published hashes of cifar-100-python.tar.gz"):
+        d = pd.load_cifar100(progress=False)
+    assert d.source == str(dest) and d.classes == FINE
 
 
 def test_cifar100_corrupt_truncated_and_hostile_archives(tmp_path):

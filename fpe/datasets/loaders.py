@@ -4,12 +4,14 @@ Each data set is looked for, in this order (:func:`search_dirs`):
 
 1. the data directory setting ``FPE_DATA_DIR`` (the Makefile and CI set it to ``../shared/data``);
 2. the place a system package installs it (Debian ``dataset-fashion-mnist`` ->
-   ``/usr/share/datasets/fashion-mnist/``, ``wordnet-base`` -> ``/usr/share/wordnet/``);
+   ``/usr/share/datasets/fashion-mnist/``, ``wordnet-base`` -> ``/usr/share/wordnet/``; ``FPE_SYSTEM_DATA=0``
+   skips these, as a machine without the packages would);
 3. the user cache directory (``FPE_USER_CACHE``, else ``$XDG_CACHE_HOME/fpe-data``, else
    ``~/.cache/fpe-data``);
 4. otherwise a download from the canonical source (https where it offers it; ``FPE_DATA_MIRROR``
-   points elsewhere) into the user cache (:func:`download`: pinned hashes whose sources are stated
-   below, retries with exponential backoff, a progress bar, an atomic write).
+   points elsewhere, ``FPE_DATA_PINS`` replaces a mirrored file's pins) into the user cache
+   (:func:`fetch`: pinned hashes whose sources are stated below, retries with exponential backoff, a
+   progress bar, an atomic write).
 
 Formats are parsed directly (IDX, the CIFAR-10 *binary* version, WordNet's ``data.noun``, the JPEG
 pack of ``../shared/data``); nothing downloaded is ever unpickled. A corrupt or truncated file raises
@@ -27,6 +29,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import os
 import tarfile
 import tempfile
@@ -35,18 +38,21 @@ import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["DataError", "Dataset", "search_dirs", "user_cache_dir", "download", "source_urls", "sha256_file", "md5_file",
+__all__ = ["DataError", "Dataset", "search_dirs", "user_cache_dir", "download", "fetch", "source_urls", "pinned", "sha256_file", "md5_file",
            "read_idx",
            "load_fashion_mnist", "load_cifar10", "find_cifar10", "read_cifar_binary", "read_cifar_jpeg_pack",
            "load_wordnet100", "parse_wordnet_nouns", "wordnet100_from_nouns", "FASHION_CLASSES", "content_hash",
            "write_cifar_binary"]
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"], "cifar10": [], "wordnet": ["/usr/share/wordnet"]}
+# where system packages install the data (Debian's names); FPE_SYSTEM_DATA=0 (read once, at import) leaves
+# them out, so that a machine with the packages can stand in for one without them
+SYSTEM_DIRS = ({} if os.environ.get("FPE_SYSTEM_DATA") == "0" else
+               {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"], "cifar10": [], "wordnet": ["/usr/share/wordnet"]})
 
 # Canonical sources, each over https where the source offers it, and the source of every hash:
 #
@@ -68,6 +74,9 @@ SYSTEM_DIRS = {"fashion-mnist": ["/usr/share/datasets/fashion-mnist"], "cifar10"
 #
 # FPE_DATA_MIRROR=<base URL> (https://, http://, file://) fetches every file by its canonical file name
 # from that base instead (a local mirror, a loopback server in tests); the hashes are checked the same.
+# FPE_DATA_PINS=<JSON file> {"<file name>": {"sha256": ..., "md5": ...}} replaces those pins for files
+# fetched from such a mirror only (never from the canonical source), with a warning naming each file: a
+# mirror of re-packed stand-ins (the offline clone check, .ci/offline) cannot match the published hashes.
 FASHION_URLS = ("https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
                 "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")
 FASHION_URL = FASHION_URLS[0]
@@ -202,6 +211,41 @@ def source_urls(*urls: str) -> list[str]:
     return list(urls)
 
 
+_HEX = {"sha256": 64, "md5": 32}
+
+
+def pinned(name: str, sha256: str | None, md5: str | None = None) -> tuple[str | None, str | None]:
+    """The hashes to check file ``name`` against: the built-in pins, or with both ``FPE_DATA_MIRROR`` and
+    ``FPE_DATA_PINS`` set and ``name`` listed in that JSON file, the file's own (module comment above)."""
+    table_path = os.environ.get("FPE_DATA_PINS")
+    if not table_path or not os.environ.get("FPE_DATA_MIRROR"):
+        return sha256, md5
+    try:
+        table = json.loads(Path(table_path).read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"FPE_DATA_PINS={table_path!r} is not a readable JSON file ({exc})") from exc
+    entry = table.get(name) if isinstance(table, dict) else None
+    if entry is None:
+        return sha256, md5
+    if (not isinstance(entry, dict) or not entry or set(entry) - set(_HEX)
+            or any(not isinstance(v, str) or len(v) != _HEX[k] or set(v.lower()) - set("0123456789abcdef")
+                   for k, v in entry.items())):
+        raise DataError(f"FPE_DATA_PINS: the entry for {name!r} must map some of {sorted(_HEX)} to hex digests "
+                        f"(64 and 32 digits), got {entry!r}")
+    warnings.warn(f"FPE_DATA_PINS replaces the published hashes of {name} (mirror {os.environ['FPE_DATA_MIRROR']}): "
+                  f"the numbers are those of whatever that mirror serves", stacklevel=3)
+    return entry.get("sha256"), entry.get("md5")
+
+
+def fetch(urls: Sequence[str], dest: str | os.PathLike, sha256: str | None, md5: str | None = None, *,
+          progress: bool = True) -> Path:
+    """:func:`download` of a data file from its canonical ``urls`` (or the mirror, :func:`source_urls`)
+    to ``dest``, checked against its pins (:func:`pinned`, by the file name of ``urls[0]``)."""
+    name = urls[0].rstrip("/").rsplit("/", 1)[-1]
+    sha256, md5 = pinned(name, sha256, md5)
+    return download(source_urls(*urls), dest, sha256, md5=md5, progress=progress)
+
+
 class _Mismatch(DataError):
     """A download finished but its hash differs (retried: a truncated transfer looks the same)."""
 
@@ -305,8 +349,8 @@ def _fashion_file(stem: str, *, progress: bool, verify: bool) -> np.ndarray:
     path, downloaded = _find("fashion-mnist", [stem + ".gz", stem]), False
     if path is None:
         bases = [FASHION_URL] + [u for u in FASHION_URLS if u != FASHION_URL]
-        path = download(source_urls(*(b + stem + ".gz" for b in bases)),
-                        user_cache_dir() / "fashion-mnist" / (stem + ".gz"), None, progress=progress)
+        path = fetch([b + stem + ".gz" for b in bases], user_cache_dir() / "fashion-mnist" / (stem + ".gz"), None,
+                     progress=progress)
         downloaded = True
     # canonical: the upstream .gz itself (its published MD5), or any copy with the canonical content
     # (Debian's package recompresses the files, so only the content can be compared there)
@@ -453,8 +497,8 @@ def load_cifar10(*, progress: bool = True) -> Dataset:
     """
     found = find_cifar10()
     if found is None:
-        path = download(source_urls(CIFAR10_URL), user_cache_dir() / "cifar10" / "cifar-10-binary.tar.gz",
-                        CIFAR10_SHA256, md5=CIFAR10_MD5, progress=progress)
+        path = fetch([CIFAR10_URL], user_cache_dir() / "cifar10" / "cifar-10-binary.tar.gz", CIFAR10_SHA256, CIFAR10_MD5,
+                     progress=progress)
         found = (path, "CIFAR-10")
     path, name = found
     parts = read_cifar_jpeg_pack(path) if path.suffix == ".npz" else read_cifar_binary(path)
@@ -554,8 +598,8 @@ def load_wordnet100(*, depth: int = 5, n_classes: int = 100, per_class: int = 30
     """
     path = _find("wordnet", ["data.noun", "dict/data.noun"])
     if path is None:
-        tgz = download(source_urls(WORDNET_URL), user_cache_dir() / "wordnet" / WORDNET_URL.rsplit("/", 1)[-1],
-                       WORDNET_SHA256, progress=progress)
+        tgz = fetch([WORDNET_URL], user_cache_dir() / "wordnet" / WORDNET_URL.rsplit("/", 1)[-1], WORDNET_SHA256,
+                    progress=progress)
         with tarfile.open(tgz, "r:*") as tar:
             member = next((m for m in tar.getmembers() if m.name.endswith("dict/data.noun")), None)
             if member is None:

@@ -21,7 +21,6 @@ conventions, local copy first:
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import pickle
@@ -31,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .loaders import DataError, Dataset, _find, download, search_dirs, user_cache_dir
+from .loaders import DataError, Dataset, _find, fetch, md5_file, search_dirs, user_cache_dir
 
 __all__ = ["CIFAR100_URL", "CIFAR100_MD5", "IMAGENET100_CLASSES", "md5_file", "read_cifar100_python", "load_cifar100",
            "imagenet100_root", "load_imagenet100", "read_images"]
@@ -54,14 +53,6 @@ n03837869 n03494278 n04136333 n03794056 n03492542 n02018207 n04067472 n03930630 
 n04229816 n02100583 n03642806 n04336792 n03259280 n02116738 n02108089 n03424325 n01855672 n02090622
 """.split())
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
-
-
-def md5_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --- CIFAR-100 ---------------------------------------------------------------------------------
@@ -141,17 +132,15 @@ def load_cifar100(*, progress: bool = True, verify: bool = True, label: str = "f
     """
     if label not in ("fine", "coarse"):
         raise ValueError(f"label must be one of ('fine', 'coarse'), got {label!r}")
-    path, downloaded = _find("cifar100", [CIFAR100_FILE]), False
-    if path is None:
-        path, downloaded = user_cache_dir() / "cifar100" / CIFAR100_FILE, True
-        download(CIFAR100_URL, path, None, progress=progress)
-    if verify or downloaded:
+    path = _find("cifar100", [CIFAR100_FILE])
+    downloaded = path is None
+    if downloaded:  # a download is checked against the published MD5 (or FPE_DATA_PINS) by fetch itself
+        path = fetch([CIFAR100_URL], user_cache_dir() / "cifar100" / CIFAR100_FILE, None, CIFAR100_MD5, progress=progress)
+    elif verify:
         got = md5_file(path)
         if got != CIFAR100_MD5:
-            if downloaded:  # never leave an unverified download where the next run would find it
-                Path(path).unlink(missing_ok=True)
             raise DataError(f"{path} has md5 {got}, expected the published {CIFAR100_MD5}: the file is corrupt or "
-                            f"not the canonical {CIFAR100_FILE}; " + ("it was deleted; run again" if downloaded else "delete it and run again"))
+                            f"not the canonical {CIFAR100_FILE}; delete it and run again")
     parts, fine, coarse = read_cifar100_python(path)
     k = 1 if label == "fine" else 2
     return Dataset("CIFAR-100", parts["train"][0], parts["train"][k], parts["test"][0], parts["test"][k],
