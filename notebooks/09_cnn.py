@@ -115,6 +115,7 @@ from fpe.metrics import benjamini_hochberg, mean_std, paired_pvalue, relative_im
 from fpe.book.plot import color, use_style
 from fpe.repro import generator, seeds, set_determinism
 from fpe.training.cnn import CNNTrainer, copy_models, fit_per_model
+from fpe.training.convergence import PlateauRule
 
 use_style()  # the book's figure style (fpe.book.plot)
 
@@ -170,6 +171,50 @@ for place in PLACES:
         assert torch.equal(run["nonzeros"][place, w], run["nonzeros"]["dense", w]), "FPE keeps the dense non-zero count"
 print({k: f"{s:.0f} s" for k, s in timings.items()}, "(train: 0 if cached); CPU seconds when computed:",
       {k: round(v) for k, v in run["seconds"].items()})
+
+# %% [markdown]
+# ## Learning curves and convergence
+#
+# The budget of epochs is fixed (the cuts above); whether it was enough is stated by one rule,
+# `fpe.training.convergence.PlateauRule`: a run has converged when its mean test accuracy over seeds
+# gained less than 0.2 points over the last 20 % of its epochs; otherwise it is *budget-stopped*. The
+# rule only labels the runs: nothing is chosen from these curves. They are measured after every epoch
+# on a fixed subset of the test images (`curve_examples`, evenly spaced over the test set) and show the
+# dense baseline over all its epochs and each FPE model from its expansion on (its warm-up is the dense
+# curve's first epochs). FPE's label is taken over its post-expansion epochs.
+
+# %%
+RULE = PlateauRule()
+CURVES = run["curves"]
+W_EP = CURVES["warmup_epochs"]
+N_EP = setup.warmup_epochs + setup.post_epochs
+conv = {}
+for w in WIDTHS:
+    conv["dense", w] = results.add_convergence(f"dense_w{w}", RULE.check(CURVES["dense"][w]["acc"].mean(0).tolist()),
+                                               budget=f"{setup.warmup_epochs} + {setup.post_epochs} epochs")
+    for p in PLACES:
+        conv[p, w] = results.add_convergence(f"{p}_w{w}", RULE.check(CURVES[p][w]["acc"].mean(0).tolist()),
+                                             budget=f"{setup.post_epochs} epoch{'s' * (setup.post_epochs != 1)} after the expansion")
+fig, axes = plt.subplots(2, len(WIDTHS), figsize=(4.2 * len(WIDTHS), 6.2), constrained_layout=True, squeeze=False)
+for j, w in enumerate(WIDTHS):
+    ax_a, ax_l = axes[0, j], axes[1, j]
+    ax_a.plot(range(N_EP + 1), CURVES["dense"][w]["acc"].mean(0), marker="o", ms=3, color=color("dense"),
+              label="dense" + ("" if conv["dense", w]["met"] else " (budget-stopped)"))
+    ax_l.plot(range(1, N_EP + 1), CURVES["dense"][w]["loss"].mean(0), marker="o", ms=3, color=color("dense"), label="dense")
+    for p in PLACES:
+        ax_a.plot(range(W_EP, N_EP + 1), CURVES[p][w]["acc"].mean(0), marker="o", ms=3, color=COLOR[p],
+                  label=LABEL[p] + ("" if conv[p, w]["met"] else " (budget-stopped)"))
+        ax_l.plot(range(W_EP + 1, N_EP + 1), CURVES[p][w]["loss"].mean(0), marker="o", ms=3, color=COLOR[p], label=LABEL[p])
+    for ax in (ax_a, ax_l):
+        ax.axvline(W_EP, color="0.6", lw=0.8, ls=":")
+    ax_a.set(title=f"w={w}", xlabel="epoch", ylabel=f"test accuracy (%, {CURVES['examples']} images)")
+    ax_l.set(xlabel="epoch", ylabel="mean training loss")
+    ax_a.legend(fontsize=7)
+fig.suptitle(f"learning curves, mean over {len(SEEDS)} seeds (dotted: the expansion after {W_EP} warm-up epochs)")
+plt.show()
+CONVERGENCE = results.convergence_text([f"dense_w{w}" for w in WIDTHS])
+display(Markdown(CONVERGENCE + " " + results.convergence_text([f"{p}_w{w}" for p in PLACES for w in WIDTHS])
+                 .replace("**Convergence**", "**FPE after the expansion**")))
 
 # %% [markdown]
 # ## Relative improvement against width
@@ -252,7 +297,7 @@ for p in PLACES:
                                                for w in WIDTHS)
                 + f" | {num.value:+.1f} ± {num.spread:.1f} | {q_sl[p]:.2g} | {sl_status[p]} |")
 rows.append("| dense accuracy (%) | " + " | ".join(f"{run['dense'][w].mean():.1f}" for w in WIDTHS) + " | | | |")
-display(Markdown("\n".join(rows)))
+display(Markdown("\n".join(rows) + "\n\nDense baselines. " + CONVERGENCE))
 
 # %% [markdown]
 # ## How much the epoch cut moves the result
@@ -264,6 +309,8 @@ display(Markdown("\n".join(rows)))
 t = time.perf_counter()
 run_cut = run_cnn(setup_cut, [W_SMALL], SEEDS, data, tag=ds.data_key, progress=progress)
 timings["train_cut_check"] = time.perf_counter() - t
+results.add_convergence(f"dense_w{W_SMALL}_twice_the_epochs", RULE.check(run_cut["curves"]["dense"][W_SMALL]["acc"].mean(0).tolist()),
+                        budget=f"{setup_cut.warmup_epochs} + {setup_cut.post_epochs} epochs (the cut check)")
 cut_move = {}
 for p in PLACES:
     r2 = np.asarray(relative_improvement(run_cut[p][W_SMALL], run_cut["dense"][W_SMALL]))
@@ -362,6 +409,8 @@ seeds) at w={W_SMALL} against {run["dense"][W_LARGE].std():.1f} at w={W_LARGE}, 
 {n_holds["channel"]} of {len(WIDTHS)} widths and is reversed at {n_rev["channel"]}. Smallest minus largest width:
 {diff["channel"].mean():+.1f} ± {diff["channel"].std(ddof=1):.1f} points (q={q_sl["channel"]:.2g}): {sl_status["channel"]}.
 
+{results.convergence_text([f"dense_w{w}" for w in WIDTHS] + [f"dense_w{W_SMALL}_twice_the_epochs"])}
+
 **The cut.** With twice the epochs ({setup_cut.warmup_epochs} + {setup_cut.post_epochs}) at w={W_SMALL} the gain moves by
 {cut_move["head"].mean():+.1f} ± {cut_move["head"].std(ddof=1):.1f} points for the head and
 {cut_move["channel"].mean():+.1f} ± {cut_move["channel"].std(ddof=1):.1f} points for the channels, and dense accuracy from
@@ -392,7 +441,7 @@ results.meta.update(cpu_minutes_cold=CPU_COLD, setup={**setup.__dict__}, setup_c
                     substitute=f"{ds.name} for the later version's CIFAR-100",
                     cuts="10k-image subset, 16x16 images, 6 + 6 epochs (paper profile), 5 seeds, alpha 2, random split, no FashionMNIST")
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

@@ -115,6 +115,7 @@ from fpe.metrics import mean_std, paired_pvalue
 from fpe.book.plot import color, use_style
 from fpe.repro import seeds, set_determinism
 from fpe.runtime.device import pick_device
+from fpe.training.convergence import PlateauRule
 
 use_style()  # the book's figure style (fpe.book.plot)
 
@@ -200,7 +201,7 @@ print({k: f"{s:.0f} s" for k, s in timings.items()}, "(0 if cached)")
 LABELS = {"dense": f"dense (last {setup.top_blocks} blocks fine-tuned)", FPE: f"FPE α={ALPHA}, {SPLIT} split, then fine-tuned",
           "head": "encoder frozen, head only"}
 COLORS = {"dense": color("dense"), FPE: color(FPE), "head": "0.65"}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+fig, axes = plt.subplots(1, 3, figsize=(15, 3.8), constrained_layout=True)
 ax = axes[0]
 order = ["head", "dense", FPE]
 for i, v in enumerate(order):
@@ -220,6 +221,11 @@ for v in order:
                 marker="o", ms=4, capsize=3, color=COLORS[v], label=LABELS[v])
 ax.set(xlabel="epoch", ylabel="mean training loss", title="training loss per epoch", xticks=range(1, setup.epochs + 1))
 ax.legend()
+ax = axes[2]
+for v in order:
+    ax.plot(range(setup.epochs + 1), np.array(run[v]["test_curve"]).mean(0), marker="o", ms=4, color=COLORS[v], label=LABELS[v])
+ax.set(xlabel="epoch (0: before fine-tuning; FPE: right after the expansion)", ylabel="test accuracy (%)",
+       title=f"test accuracy per epoch ({N_TEST} glosses)", xticks=range(setup.epochs + 1))
 fig.suptitle(f"FPE on all-MiniLM-L6-v2's last {setup.top_blocks} feed-forward block(s), fine-tuned ({len(SEEDS)} seeds, mean ± std)")
 plt.show()
 
@@ -239,6 +245,13 @@ results.add("nonzeros_trained_blocks", nnz[FPE].astype(float), unit="count", pap
 final_loss = {v: np.array([c[-1] for c in run[v]["losses"]]) for v in order}
 for v in order:
     results.add(f"final_train_loss_{v}", final_loss[v], unit="loss", label=f"training loss of the last epoch, {LABELS[v]}")
+# convergence: the plateau rule (fpe.training.convergence) on the mean test-accuracy curve over seeds, from
+# epoch 0 (before fine-tuning; FPE: right after the expansion); the budget stays fixed, the rule only labels the run
+RULE = PlateauRule()
+for v in ("dense", FPE):
+    results.add_convergence(v, RULE.check(np.array(run[v]["test_curve"]).mean(0).tolist()), budget=f"{setup.epochs} epoch(s)")
+CONVERGENCE = results.convergence_text()
+display(Markdown(CONVERGENCE))
 
 # %% [markdown]
 # ## Reading the result
@@ -277,6 +290,8 @@ Fine-tuning the blocks adds {(acc['dense'] - acc['head']).mean():+.1f} points ov
 The paper proposes this experiment but reports no number, so there is nothing to compare with; this is
 one small model, one task and a brief fine-tune, not a test of the paper's claim on large models.
 
+{CONVERGENCE}
+
 **Cost.** This run took {timings['total_notebook']:.0f} s of wall time and {CPU:.0f} s of CPU in this kernel
 ({THREADS} thread(s)); {results.cold_text()}.
 """
@@ -295,7 +310,7 @@ results.meta.update(setup={**setup.__dict__}, seeds=SEEDS, profile_config=cfg, t
                     cpu_seconds=CPU, significance="scipy.stats.ttest_rel, two-sided",
                     not_covered="larger models, GPU, attention training, Gram split, magnitude-pruned original (equals dense at equal count)")
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

@@ -144,6 +144,7 @@ def results_page(profile: str = "paper", root: Path | None = None) -> str:
         "",
     ]
     lines += power_section(data)
+    lines += convergence_section(data)
     for nb, d in data.items():
         page = root / "book" / f"{nb}.ipynb"
         title = _title(page, nb)
@@ -164,6 +165,26 @@ def results_page(profile: str = "paper", root: Path | None = None) -> str:
                 lines.append(table_row(n, f"[{n['label']}]({target})"))
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def convergence_section(data: dict) -> list[str]:
+    """The results page's convergence lines: for every chapter (every results file), its recorded
+    convergence entries (:meth:`fpe.book.results.Results.add_convergence`: met the plateau rule or
+    budget-stopped, the gain over the rule's window, the epochs), or "not recorded"."""
+    lines = ["## Convergence of the baselines", "",
+             "Every chapter trains for a fixed budget of epochs. Where a chapter records its learning curves, the "
+             "plateau rule (`fpe.training.convergence.PlateauRule`) labels each run: *met* when its mean test accuracy "
+             "gained less than `tol` points over the last `window` of its epochs, *budget-stopped* otherwise. The "
+             "label changes no training choice.", "",
+             "| chapter | run | outcome | gain over the window (points) | window / epochs | budget |", "|---|---|---|---|---|---|"]
+    for nb, d in data.items():
+        entries = d.get("convergence") or {}
+        if not entries:
+            lines.append(f"| {{doc}}`{nb}` | – | not recorded | – | – | – |")
+        for name, e in entries.items():
+            lines.append(f"| {{doc}}`{nb}` | {name} | {'met' if e['met'] else 'budget-stopped'} | {e['gain']:+.2f} "
+                         f"(tol {e['tol']:g}) | {e['window_epochs']} / {e['epochs']} | {e['budget']} |")
+    return lines + [""]
 
 
 def power_section(data: dict) -> list[str]:

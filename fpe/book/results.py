@@ -28,7 +28,7 @@ from ..training import native
 from .verdicts import RULE, effect_ratio, printed_half_unit, verdict
 from .verdicts import paper_uncertainty as paper_uncertainty_of
 
-__all__ = ["ReferenceMismatch", "check", "Number", "Results", "recompute_verdict", "judged", "measure_gaps", "write_gaps", "reference_tolerance", "write_references", "write_cpu_gaps", "measured_gaps"]
+__all__ = ["ReferenceMismatch", "check", "convergence_sentence", "Number", "Results", "recompute_verdict", "judged", "measure_gaps", "write_gaps", "reference_tolerance", "write_references", "write_cpu_gaps", "measured_gaps"]
 
 PROFILES = ("quick", "paper")
 
@@ -197,6 +197,7 @@ class Results:
         self.root = project_root(root)
         self.numbers: dict[str, Number] = {}
         self.meta: dict = {}
+        self.convergence: dict[str, dict] = {}
         self._t0 = time.perf_counter()
         self.device = "cpu"  # where the chapter trains (a chapter with a device parameter sets it)
         self._counts0 = dict(cache.COUNTS)
@@ -293,9 +294,32 @@ class Results:
         return (f"the latest run of this profile from an empty cache took {cold:.0f} s ({cold / 60:.1f} min) of wall time"
                 if cold is not None else "no run from an empty cache is recorded")
 
+    def add_convergence(self, name: str, check: dict, *, budget: str) -> dict:
+        """Record whether a run met the convergence rule within its budget: ``check`` is the dict of
+        :meth:`fpe.training.convergence.PlateauRule.check` (``met``, ``gain``, ``epochs``, ``window_epochs``,
+        ``tol``, ``window``), ``budget`` says in words what the fixed budget was (e.g. ``"6 + 6 epochs"``).
+        Stored under the results file's top-level key ``"convergence"``; returns the entry."""
+        need = ("met", "gain", "epochs", "window_epochs", "tol", "window")
+        missing = [k for k in need if k not in check]
+        if missing:
+            raise ValueError(f"check must be a PlateauRule.check dict; missing {missing}")
+        if not isinstance(budget, str) or not budget:
+            raise ValueError(f"budget must be a non-empty string, got {budget!r}")
+        entry = {"met": bool(check["met"]), "gain": float(check["gain"]), "epochs": int(check["epochs"]),
+                 "window_epochs": int(check["window_epochs"]), "tol": float(check["tol"]),
+                 "window": float(check["window"]), "budget": budget}
+        self.convergence[name] = entry
+        return entry
+
+    def convergence_text(self, names: Sequence[str] | None = None) -> str:
+        """One sentence per outcome, generated from the recorded entries: which runs met the rule and
+        which were stopped by the budget, with their gains over the rule's window."""
+        return convergence_sentence({n: self.convergence[n] for n in (names or list(self.convergence))})
+
     def to_dict(self) -> dict:
         return {"notebook": self.notebook, "profile": self.profile, "code_hash": self.code_hash(), "code_files": self.code_files(), "run": self.run_record(),
-                "meta": self.meta, "environment": self.environment(), "numbers": [asdict(n) for n in self.numbers.values()]}
+                "meta": self.meta, "environment": self.environment(), "numbers": [asdict(n) for n in self.numbers.values()],
+                "convergence": self.convergence}
 
     def environment(self) -> dict:
         """:func:`fpe.runtime.provenance.environment` plus where this chapter computed: ``device`` (set
@@ -344,6 +368,24 @@ class Results:
             return gaps
         return {id: check(f"{self.notebook}/{id}", n.value, refs[id]["value"], refs[id]["tolerance"])
                 for id, n in checked.items()}
+
+
+def convergence_sentence(entries: dict[str, dict]) -> str:
+    """Markdown sentences on recorded convergence entries (``{name: entry}`` of
+    :meth:`Results.add_convergence`): which met the plateau rule and which were budget-stopped, with gains."""
+    if not entries:
+        return "No convergence is recorded."
+    e0 = next(iter(entries.values()))
+    fmt = lambda n, e: f"{n} ({e['gain']:+.2f} points over the last {e['window_epochs']} of {e['epochs']} epoch{'s' * (e['epochs'] != 1)})"  # noqa: E731
+    met = [fmt(n, e) for n, e in entries.items() if e["met"]]
+    stopped = [fmt(n, e) for n, e in entries.items() if not e["met"]]
+    out = [f"**Convergence** (the plateau rule: less than {e0['tol']:g} points of accuracy gained over the last "
+           f"{e0['window'] * 100:g} % of the epochs; the budget is fixed, the rule only labels the run):"]
+    if met:
+        out.append(f"met the rule within the budget: {'; '.join(met)}.")
+    if stopped:
+        out.append(f"budget-stopped (still gaining when the budget ended): {'; '.join(stopped)}.")
+    return " ".join(out)
 
 
 GAPS_FILE = "float_order_gaps.json"  # under references/: the measured float-order sensitivity of every number

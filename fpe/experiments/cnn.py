@@ -134,7 +134,7 @@ def image_tensors(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, 
 
 
 def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *, tag: str, places=PLACES,
-            progress: bool = False) -> dict:
+            curve_examples: int = 2000, progress: bool = False) -> dict:
     """Dense and FPE CNNs for every width and seed; cached in two parts (dense, FPE).
 
     Args:
@@ -142,9 +142,19 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
             cache key and the random streams: the data set's stable key (``Dataset.data_key``, e.g.
             ``"cifar10"``), never its display name, which differs between copies. The cache key also
             holds the data's content hash.
+        curve_examples: the learning curves' test accuracy is measured on ``curve_examples`` test images
+            (all when there are fewer), evenly spaced over the test set (which may be sorted by class, so
+            never a prefix; no random number drawn): a fixed subset, the same after every epoch **[house]**.
 
     Returns ``{"dense": {w: acc (S,)}, "dense_warmup": {w: acc (S,)}, place: {w: acc (S,)},
-    "nonzeros": {(kind, w): (S,)}, "seconds": {...}}`` (accuracy in %, on the test set).
+    "nonzeros": {(kind, w): (S,)}, "seconds": {...}, "curves": {...}}`` (accuracy in %, on the test set).
+    ``curves`` holds the learning curves: ``{"dense": {w: {"acc": (S, E + 1), "loss": (S, E)}}, place:
+    {w: {"acc": (S, P + 1), "loss": (S, P)}}, "warmup_epochs": W, "examples": n}``, with ``E = W + P`` the
+    dense model's epochs and ``P`` FPE's post-expansion epochs; ``acc[:, e]`` is the test accuracy (%, on
+    the curve subset) after ``e`` epochs (for FPE: ``e`` epochs after the expansion, ``e = 0`` the
+    expanded model before training; its warm-up is the dense curve's first ``W`` epochs), ``loss[:, e - 1]``
+    the mean training loss of epoch ``e``. Recording them evaluates the models between epochs without
+    gradients and without random numbers, so every other number is the same as without them.
     """
     if not widths or not seeds:
         raise ValueError("widths and seeds must be non-empty lists")
@@ -152,27 +162,41 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
     if bad or not places:
         raise ValueError(f"places must be a non-empty subset of {PLACES}, got {list(places)}")
     xtr, ytr, xte, yte = data
+    if isinstance(curve_examples, bool) or not isinstance(curve_examples, int) or curve_examples < 1:
+        raise ValueError(f"curve_examples must be an integer >= 1, got {curve_examples!r}")
+    n_curve = min(curve_examples, len(xte))
+    pick = torch.arange(n_curve) * len(xte) // n_curve  # evenly spaced: the test set may be sorted by class
+    xcu, ycu = xte[pick], yte[pick]
     # the data's content (not the copy it came from) is in the cache key: the same pixels from any copy share
     # an entry, different pixels never do; ``tag`` (the data set's stable key) names the seed streams
     config = dict(setup=asdict(setup), widths=list(widths), seeds=list(seeds), tag=tag, n_train=len(xtr), n_test=len(xte),
-                  image_size=int(xtr.shape[-1]), data=content_hash(xtr, ytr, xte, yte))
+                  image_size=int(xtr.shape[-1]), data=content_hash(xtr, ytr, xte, yte),
+                  curve_examples=n_curve)
     s_index = [si for si, _ in enumerate(seeds) for _ in widths]
     grid = [(s, w) for s in seeds for w in widths]
 
     def order(phase):
         return [stream(s, f"cnn-{tag}", "order", phase) for s in seeds]
 
+    def curve(models):
+        """The learning curve's recorder: test accuracy on the curve subset now and after every epoch
+        (evaluation only: no gradients, no random numbers, the models' weights untouched)."""
+        acc = [evaluate(models, xcu, ycu)]
+        return acc, lambda _epoch, _losses: acc.append(evaluate(models, xcu, ycu))
+
     def dense():
         import time
         t = time.process_time()
         models = [backbone_cnn(w, image_size=setup.image_size, generator=stream(s, f"cnn-{tag}", "init", w)) for s, w in grid]
         trainer = CNNTrainer(models, xtr, ytr, s_index, lr=setup.lr, batch_size=setup.batch_size)
-        trainer.fit(setup.warmup_epochs, order("warmup"), progress=progress, desc="dense warm-up")
+        acc_curve, record = curve(models)
+        losses = trainer.fit(setup.warmup_epochs, order("warmup"), progress=progress, desc="dense warm-up", on_epoch=record)
         warm = [{k: v.clone() for k, v in m.state_dict().items()} for m in models]
         acc_warm = evaluate(models, xte, yte)
-        trainer.fit(setup.post_epochs, order("post"), progress=progress, desc="dense, continued")
+        losses += trainer.fit(setup.post_epochs, order("post"), progress=progress, desc="dense, continued", on_epoch=record)
         return dict(warm=warm, acc_warm=acc_warm, acc=evaluate(models, xte, yte),
-                    nonzeros=torch.tensor([count_nonzero(m) for m in models]), seconds=time.process_time() - t)
+                    nonzeros=torch.tensor([count_nonzero(m) for m in models]), seconds=time.process_time() - t,
+                    curve_acc=torch.stack(acc_curve, 1), curve_loss=_stack_losses(losses, len(models)))
 
     d = cached(f"cnn/{tag}-dense", config, dense, module=__name__)
 
@@ -189,10 +213,12 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
                 si.append(s_index[k])
         for m in models:
             m.train()
-        CNNTrainer(models, xtr, ytr, si, lr=setup.lr, batch_size=setup.batch_size).fit(
-            setup.post_epochs, order("post"), progress=progress, desc="FPE")
+        trainer = CNNTrainer(models, xtr, ytr, si, lr=setup.lr, batch_size=setup.batch_size)
+        acc_curve, record = curve(models)
+        losses = trainer.fit(setup.post_epochs, order("post"), progress=progress, desc="FPE", on_epoch=record)
         return dict(acc=evaluate(models, xte, yte), nonzeros=torch.tensor([count_nonzero(m) for m in models]),
-                    seconds=time.process_time() - t)
+                    seconds=time.process_time() - t, curve_acc=torch.stack(acc_curve, 1),
+                    curve_loss=_stack_losses(losses, len(models)))
 
     f = cached(f"cnn/{tag}-fpe-{'-'.join(places)}", config, fpe_run, module=__name__)
     n_s, n_w = len(seeds), len(widths)
@@ -200,8 +226,18 @@ def run_cnn(setup: CNNSetup, widths: list[int], seeds: list[int], data: tuple, *
     out = {"dense": per_w(d["acc"]), "dense_warmup": per_w(d["acc_warm"]),
            "nonzeros": {("dense", w): v for w, v in per_w(d["nonzeros"]).items()},
            "seconds": {"dense": float(d["seconds"]), "fpe": float(f["seconds"])}}
+    rows = lambda t: {w: t.reshape(n_s, n_w, t.shape[-1])[:, j].clone() for j, w in enumerate(widths)}  # noqa: E731  (M, E) -> {w: (S, E)}
+    curves = lambda r, sl: {w: {"acc": a, "loss": lo} for (w, a), lo in  # noqa: E731
+                            zip(rows(r["curve_acc"][sl]).items(), rows(r["curve_loss"][sl]).values())}
+    out["curves"] = {"dense": curves(d, slice(None)), "warmup_epochs": setup.warmup_epochs, "examples": n_curve}
     for p_i, place in enumerate(places):
         sl = slice(p_i * len(grid), (p_i + 1) * len(grid))
         out[place] = per_w(f["acc"][sl])
         out["nonzeros"].update({(place, w): v for w, v in per_w(f["nonzeros"][sl]).items()})
+        out["curves"][place] = curves(f, sl)
     return out
+
+
+def _stack_losses(losses: list[torch.Tensor], n_models: int) -> torch.Tensor:
+    """Per-epoch loss tensors ``[(M,)] * E`` as one ``(M, E)`` tensor (``(M, 0)`` for no epoch)."""
+    return torch.stack(losses, 1) if losses else torch.zeros(n_models, 0, dtype=torch.float64)

@@ -222,13 +222,17 @@ def _accuracy(model, h, am, y, batch: int = 256) -> float:
 
 
 def _train(model: _Top, params, head_params, h, am, y, setup: FinetuneSetup, seed: int, *, frozen_pool=None,
-           progress: bool = False, desc: str = "") -> list[float]:
-    """Adam over the given parameters; returns the mean training loss of every epoch."""
+           test=None, progress: bool = False, desc: str = "") -> tuple[list[float], list[float]]:
+    """Adam over the given parameters; returns the mean training loss of every epoch and the test
+    accuracy (%) before the first epoch and after every epoch (:func:`_accuracy` on ``test = (h, am, y)``;
+    empty without ``test``). The evaluation runs without gradients and draws no random numbers, and
+    the model stays in eval mode throughout (dropout off), so it changes nothing in the training."""
     from tqdm.auto import tqdm
 
     groups = [{"params": head_params, "lr": setup.head_lr}] + ([{"params": params, "lr": setup.lr}] if params else [])
     opt = torch.optim.Adam(groups)
     losses = []
+    accs = [] if test is None else [_accuracy(model, *test)]
     n = len(y)
     for epoch in range(setup.epochs):
         order = torch.randperm(n, generator=stream(seed, TASK, "order", epoch)).to(y.device)
@@ -245,7 +249,9 @@ def _train(model: _Top, params, head_params, h, am, y, setup: FinetuneSetup, see
             opt.step()
             total += float(loss.detach()) * len(idx)
         losses.append(total / n)
-    return losses
+        if test is not None:
+            accs.append(_accuracy(model, *test))
+    return losses, accs
 
 
 def finetune(setup: FinetuneSetup, seeds, *, progress: bool = False, device: str | torch.device = "cpu") -> dict:
@@ -256,13 +262,16 @@ def finetune(setup: FinetuneSetup, seeds, *, progress: bool = False, device: str
     same models up to float summation order).
 
     Returns ``{"seeds": [...], "variants": [...], "<variant>": {"test_acc": [...],
-    "nonzeros": [...], "losses": [[...], ...], "seconds": [...]}}``, per-seed lists in seed order;
-    ``nonzeros`` counts the trained blocks' feed-forward weights (0 for the head-only variant).
+    "nonzeros": [...], "losses": [[...], ...], "test_curve": [[...], ...], "seconds": [...]}}``, per-seed
+    lists in seed order; ``nonzeros`` counts the trained blocks' feed-forward weights (0 for the head-only
+    variant); ``losses[s][e - 1]`` is the mean training loss of epoch ``e`` and ``test_curve[s][e]`` the
+    test accuracy (%, the whole test set) after ``e`` epochs (``e = 0``: before fine-tuning, for FPE right
+    after the expansion; the last value is ``test_acc``).
     """
     seeds = [int(s) for s in seeds]
     variants = ["dense", setup.fpe_key, "head"]
     out = {"seeds": seeds, "variants": variants, **{v: {"test_acc": [], "nonzeros": [], "losses": [],
-                                                         "seconds": []} for v in variants}}
+                                                         "test_curve": [], "seconds": []} for v in variants}}
     for seed in seeds:
         r = cached("transformer/finetune", {**asdict(setup), "seed": seed, "task": TASK, "device": torch.device(device).type},
                    lambda seed=seed: _finetune_seed(setup, seed, progress, torch.device(device)), module=__name__)
@@ -301,9 +310,10 @@ def _finetune_seed(setup: FinetuneSetup, seed: int, progress: bool, device: torc
         if v == "head":  # the frozen encoder's pooled embeddings, computed once
             with torch.no_grad():
                 pool = torch.cat([model.pooled(*_trim(h_tr[s:s + 256], am_tr[s:s + 256])) for s in range(0, len(y_tr), 256)])
-        losses = _train(model, body, head, h_tr, am_tr, y_tr, setup, seed, frozen_pool=pool, progress=progress, desc=v)
-        res[v] = {"test_acc": _accuracy(model, h_te, am_te, y_te),
-                  "nonzeros": 0 if v == "head" else nonzeros(model, names), "losses": losses,
+        losses, curve = _train(model, body, head, h_tr, am_tr, y_tr, setup, seed, frozen_pool=pool,
+                               test=(h_te, am_te, y_te), progress=progress, desc=v)
+        res[v] = {"test_acc": curve[-1],  # _accuracy after the last epoch, as before the curves were recorded
+                  "nonzeros": 0 if v == "head" else nonzeros(model, names), "losses": losses, "test_curve": curve,
                   "seconds": time.perf_counter() - t0}
     return res
 

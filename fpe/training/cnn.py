@@ -31,7 +31,7 @@ Accepted modules: ``Conv2d`` (``groups=1``, any stride, padding, dilation, ``pad
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -267,28 +267,51 @@ class CNNTrainer:
         self.epochs_done = 0
 
     def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False,
-            desc: str = "train") -> None:
-        """Train ``epochs`` epochs; ``order_generators[s]`` draws seed ``s``'s minibatch order."""
+            desc: str = "train", on_epoch: Callable[[int, torch.Tensor], None] | None = None) -> list[torch.Tensor]:
+        """Train ``epochs`` epochs; ``order_generators[s]`` draws seed ``s``'s minibatch order.
+
+        Returns the mean training loss of every epoch, one ``(len(models),)`` float64 tensor per epoch
+        (each model's cross-entropy averaged over the epoch's samples; read off the training steps, so
+        recording it changes nothing). ``on_epoch(epochs_done, losses)``, when given, is called after every
+        epoch with the trained weights written back into ``models`` (e.g. to evaluate them; it must draw
+        no random numbers and leave the models' weights alone)."""
         n_seeds = int(self.seed_index.max()) + 1
         _check_fit(epochs, order_generators, n_seeds)
         for s in self.stacks:
             s.train()
         sis = [self.seed_index[g].to(self.x.device) for g in self.groups]
+        history = []
         for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+            sums = [torch.zeros(len(g), dtype=torch.float64, device=self.x.device) for g in self.groups]
+            seen = 0
             for idx in _batches(len(self.x), self.batch_size, order_generators):
                 idx = idx.to(self.x.device)
                 xb, yb = self.x[idx], self.y[idx]  # (S, B, C, H, W), (S, B)
-                for stack, opt, si in zip(self.stacks, self.optimizers, sis):
+                for stack, opt, si, tot in zip(self.stacks, self.optimizers, sis, sums):
                     logits = stack(xb[si])  # (I, B, classes)
                     n_inst, b, c = logits.shape
                     loss = F.cross_entropy(logits.reshape(n_inst * b, c), yb[si].reshape(-1), reduction="none")
-                    loss = loss.view(n_inst, b).mean(1).sum()
+                    per = loss.view(n_inst, b).mean(1)  # (I,) each instance's mean loss
+                    loss = per.sum()
                     opt.zero_grad(set_to_none=False)
                     loss.backward()
                     stack.mask_grads()
                     opt.step()
                     stack.apply_masks()
+                    tot += per.detach().double() * b
+                seen += idx.shape[1]
             self.epochs_done += 1
+            losses = torch.empty(len(self.models), dtype=torch.float64)
+            for g, tot in zip(self.groups, sums):
+                losses[g] = (tot / seen).cpu()
+            history.append(losses)
+            if on_epoch is not None:
+                self._write_back()
+                on_epoch(self.epochs_done, losses)
+        self._write_back()
+        return history
+
+    def _write_back(self) -> None:
         for stack, g in zip(self.stacks, self.groups):
             stack.write_to([self.models[i] for i in g])
 
