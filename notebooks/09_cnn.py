@@ -63,7 +63,7 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 2 seeds, 2 widths, 1000 images, 1 + 1 epochs) or "paper" (5 seeds, 3 widths, 10,000 images, 6 + 6 epochs))
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 2 seeds, 2 widths, 1000 images, 1 + 1 epochs) or "paper" (10 seeds, 3 widths, 10,000 images, 6 + 6 epochs))
 progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]
@@ -121,7 +121,7 @@ use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
     "quick": dict(seeds=2, widths=[4, 8], n_train=1000, n_test=1000, epochs=1, cut_epochs=2),
-    "paper": dict(seeds=5, widths=[4, 8, 16], n_train=10_000, n_test=10_000, epochs=6, cut_epochs=12),
+    "paper": dict(seeds=10, widths=[4, 8, 16], n_train=10_000, n_test=10_000, epochs=6, cut_epochs=12),
 }
 if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
