@@ -93,7 +93,7 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 #
 # **[house] The cuts** (the paper's schedule is 25 + 25 epochs over the whole training set):
 # 10,000 training images (a fixed random subset, the same for every seed), images average-pooled
-# from 32x32 to 16x16, 6 + 6 epochs, 5 seeds, `alpha` = 2 only, the random split only, no
+# from 32x32 to 16x16, 6 + 6 epochs, 10 seeds, `alpha` = 2 only, the random split only, no
 # FashionMNIST run. The section "How much the epoch cut moves the result" repeats the smallest
 # width with twice the epochs.
 
@@ -439,7 +439,8 @@ results.meta.update(cpu_minutes_cold=CPU_COLD, setup={**setup.__dict__}, setup_c
                     significance="scipy.stats.ttest_rel, two-sided; Benjamini-Hochberg over the widths of each place "
                                  "and separately over the two smallest-minus-largest tests",
                     substitute=f"{ds.name} for the later version's CIFAR-100",
-                    cuts="10k-image subset, 16x16 images, 6 + 6 epochs (paper profile), 5 seeds, alpha 2, random split, no FashionMNIST")
+                    cuts=f"{cfg['n_train']:,}-image subset, 16x16 images, {cfg['epochs']} + {cfg['epochs']} epochs, {len(SEEDS)} seeds, "
+                         "alpha 2, random split, no FashionMNIST")
 results.save()
 display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
