@@ -248,6 +248,7 @@ def test_seeds_to_decide_is_the_first_seed_count_that_tells():
     assert need["paper"] < need["zero"]
     assert seeds_to_decide({**n, "verdict": "not reproduced"}) is None
     assert seeds_to_decide({**n, "value": 0.0})["zero"] is None  # the mean sits on zero: no n tells
+    assert "zero" not in seeds_to_decide({**n, "baseline": None})  # a level, not an effect: zero does not apply
     null = {**n, "kind": "null", "margin": 5.0, "value": 1.0, "verdict": "inconclusive"}
     assert half_width(10.0, seeds_to_decide(null)["equivalence"]) < 4.0
 

@@ -204,7 +204,8 @@ def power_section(data: dict) -> list[str]:
     head = ["## What more seeds would decide", "",
             "Every counted number that stays *inconclusive*, with the seeds its interval would need, if the mean and "
             "the spread stayed as observed, to exclude zero effect, and to exclude the paper's value (for a null: to "
-            "fall inside its equivalence margin). A power line, not a promise: more seeds also move the mean. "
+            "fall inside its equivalence margin); \"–\" where zero effect does not apply (a level such as an accuracy, "
+            "not an effect). A power line, not a promise: more seeds also move the mean. "
             f"{len(rows)} number(s).", ""]
     if not rows:
         return head

@@ -229,7 +229,8 @@ def seeds_to_decide(number: dict) -> dict | None:
     (a power line, not a promise): the smallest ``n`` whose Student t interval (:func:`half_width`)
     excludes zero effect (``"zero"``) and the smallest that excludes the paper's value widened by its
     uncertainty (``"paper"``); for a null, the smallest that puts the interval inside +/- its margin
-    (``"equivalence"``) or excluding 0. ``None`` for a number that is not inconclusive or has no spread;
+    (``"equivalence"``) or excluding 0. A level (no ``baseline``: an accuracy, not an effect) has no
+    ``"zero"``: zero is no effect only for an effect. ``None`` for a number that is not inconclusive or has no spread;
     a value is ``None`` where more than :data:`MAX_SEEDS` would be needed (the mean sits on the line)."""
     if base_verdict(number["verdict"]) != "inconclusive" or number["n_seeds"] < 2 or not number["spread"] > 0:
         return None
@@ -251,5 +252,7 @@ def seeds_to_decide(number: dict) -> dict | None:
         return {"equivalence": needed(margin - abs(mean)), "zero": needed(abs(mean))}
     base = number.get("baseline")
     u = number.get("paper_uncertainty") or 0.0
-    return {"zero": None if base is None else needed(abs(mean - base)),
-            "paper": needed(abs(mean - number["paper"]) - u)}
+    out = {"paper": needed(abs(mean - number["paper"]) - u)}
+    if base is not None:
+        out["zero"] = needed(abs(mean - base))
+    return out
