@@ -24,6 +24,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_USER_CACHE", str(tmp_path / "usercache"))
     monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FPE_DATA_DIR", raising=False)
+    for name in ("FPE_DATA_MIRROR", "FPE_DATA_PINS"):  # set by .ci/offline for the whole `make test`
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(data, "SYSTEM_DIRS", {})
 
 

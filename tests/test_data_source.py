@@ -33,6 +33,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("FPE_JOBS", "1")
     monkeypatch.delenv("FPE_DATA_DIR", raising=False)
+    for name in ("FPE_DATA_MIRROR", "FPE_DATA_PINS"):  # set by .ci/offline for the whole `make test`
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(data, "SYSTEM_DIRS", {})
 
 

@@ -31,6 +31,8 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("FPE_USER_CACHE", str(tmp_path / "usercache"))
     monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("FPE_DATA_DIR", raising=False)
+    for name in ("FPE_DATA_MIRROR", "FPE_DATA_PINS"):  # set by .ci/offline for the whole `make test`
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("FPE_IMAGENET_DIR", raising=False)
     monkeypatch.setattr(loaders, "SYSTEM_DIRS", {})
 
@@ -260,7 +262,7 @@ def test_chapter05_paper_setting_runs_offline(tmp_path, monkeypatch, random_clip
     ImageNet tree, with the random-weight CLIP standing in for OpenAI's and the archive's MD5 patched in."""
     jupytext = pytest.importorskip("jupytext")
     if not Path(SYSTEM_DIRS.get("fashion-mnist", ["/nonexistent"])[0]).is_dir():
-        pytest.skip("FashionMNIST (Debian dataset-fashion-mnist) is not installed")
+        pytest.skip("FashionMNIST (Debian dataset-fashion-mnist) is not installed, or FPE_SYSTEM_DATA=0 hides it")
     import matplotlib
 
     matplotlib.use("Agg")
