@@ -71,6 +71,7 @@ from IPython.display import Markdown, display
 import fpe
 from fpe.book.results import Results
 from fpe.experiments.boolean import BooleanSetup, boolean_data
+from fpe.experiments.schedule import CurveRecorder, curve_check, curve_stride
 from fpe.method.expand import split_copy
 from fpe.method.mlp import init_mlp, linear_layers
 from fpe.book.plot import weights_before_after
@@ -104,8 +105,10 @@ setup = BooleanSetup(m=4, h=4, warmup_epochs=EPOCHS, post_epochs=EPOCHS)
 print(setup)
 x_train, y_train, x_test, y_test = boolean_data(setup, [SEED])
 dense_stack = StackedMLP.from_sequentials([init_mlp([setup.d, setup.h, 1], generator(SEED, "init"))])
+EVERY = curve_stride(EPOCHS, EPOCHS)  # test accuracy every EVERY epochs: the learning curves of section 4
+curves = {"dense": CurveRecorder(lambda: dense_stack.accuracy(x_test, y_test), EVERY)}
 Trainer(dense_stack, x_train, y_train, lr=setup.lr, batch_size=setup.batch_size).fit(
-    EPOCHS, [generator(SEED, "order", "warmup")], progress=progress, desc="dense")
+    EPOCHS, [generator(SEED, "order", "warmup")], progress=progress, desc="dense", on_epoch=curves["dense"])
 dense = dense_stack.to_sequentials()[0]
 acc_dense = dense_stack.accuracy(x_test, y_test, torch.tensor([0])).item()
 print(dense)
@@ -190,13 +193,14 @@ post = {}
 for name, model in expanded.items():
     stack, before = acc([model])
     nnz_before = int(stack.nonzeros()[0])
+    curves[name] = CurveRecorder(lambda: stack.accuracy(x_test, y_test), EVERY)
     Trainer(stack, x_train, y_train, lr=setup.lr, batch_size=setup.batch_size).fit(
-        EPOCHS, [generator(SEED, "order", "post")], progress=progress, desc=name)
+        EPOCHS, [generator(SEED, "order", "post")], progress=progress, desc=name, on_epoch=curves[name])
     masks_kept = all(bool((stack.weights[i][0][stack.mask(i)[0] == 0] == 0).all()) for i in range(2))
     post[name] = dict(before=before.item(), after=stack.accuracy(x_test, y_test, torch.tensor([0])).item(),
                       nnz=nnz_before, nnz_after=int(stack.nonzeros()[0]), masks_kept=masks_kept)
 Trainer(dense_stack, x_train, y_train, lr=setup.lr, batch_size=setup.batch_size).fit(
-    EPOCHS, [generator(SEED, "order", "post")], progress=progress, desc="dense")
+    EPOCHS, [generator(SEED, "order", "post")], progress=progress, desc="dense", on_epoch=curves["dense"])
 acc_dense_total = dense_stack.accuracy(x_test, y_test, torch.tensor([0])).item()
 
 rows = ["| model | right after FPE | after further training | non-zeros | pruned weights still zero |", "|---|---|---|---|---|"]
@@ -204,6 +208,30 @@ rows.append(f"| dense ({2 * EPOCHS} epochs) | {acc_dense:.1f} (at {EPOCHS} epoch
 for name, r in post.items():
     rows.append(f"| {name} split, α={ALPHA} | {r['before']:.1f} | {r['after']:.1f} | {r['nnz_after']} | {r['masks_kept']} |")
 display(Markdown("\n".join(rows)))
+
+# %% [markdown]
+# The learning curves (test accuracy every `EVERY` epochs) show the drop at the split and the
+# recovery. Whether the budget was enough is stated by the book's one rule,
+# `fpe.training.convergence.PlateauRule`: a run has converged when its test accuracy gained less
+# than 0.2 points over the last 20 % of its epochs; otherwise it is *budget-stopped*. The rule only
+# labels the runs (here one seed; the later chapters take the mean over seeds).
+
+# %%
+conv = {"dense": results.add_convergence("dense", curve_check(curves["dense"].tensor(), EVERY), budget=f"{EPOCHS} + {EPOCHS} epochs")}
+for name in post:
+    conv[name] = results.add_convergence(f"{name} split, α={ALPHA}", curve_check(curves[name].tensor(), EVERY),
+                                         budget=f"{EPOCHS} epochs after the split")
+fig, ax = plt.subplots(figsize=(7, 3.4), constrained_layout=True)
+for i, (name, curve) in enumerate(curves.items()):
+    y = curve.tensor()[0].numpy()
+    start = 0 if name == "dense" else EPOCHS
+    ax.plot(start + EVERY * torch.arange(len(y)).numpy(), y, lw=1.4, color="black" if name == "dense" else f"C{i}",
+            label=(name if name == "dense" else f"{name} split, α={ALPHA}") + ("" if conv[name]["met"] else " (budget-stopped)"))
+ax.axvline(EPOCHS, color="0.6", lw=0.8, ls=":")
+ax.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"learning curves, seed {SEED} (dotted: the split)")
+ax.legend(fontsize=8)
+plt.show()
+display(Markdown(results.convergence_text()))
 
 # %% [markdown]
 # ## Recorded numbers
@@ -225,7 +253,7 @@ for name, r in post.items():
 results.add("acc_dense_trained", acc_dense_total, label="test accuracy, dense (same total epochs)")
 results.meta.update(setup=setup.__dict__, seed=SEED, alpha=ALPHA)
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 gaps = results.check_references()
 print(f"all {len(gaps)} numbers within their stored tolerance; largest gap {max(gaps.values()):.3g}")
 

@@ -83,7 +83,7 @@ from fpe.book.results import Results
 from fpe.experiments.boolean import BooleanSetup, boolean_datasets, run_boolean
 from fpe.experiments.schedule import DENSE, Variant
 from fpe.metrics import accuracy_per_nonzero, benjamini_hochberg, paired_pvalue, relative_improvement
-from fpe.book.plot import accuracy_by_variant
+from fpe.book.plot import accuracy_by_variant, learning_curves
 from fpe.repro import seeds, set_determinism
 from fpe.tasks import count_threshold_accuracy
 from fpe.book.plot import use_style
@@ -193,6 +193,26 @@ fig.axes[0].set_title(f"8 clauses, 8 neurons: test accuracy over {len(SEEDS)} se
 plt.show()
 
 # %% [markdown]
+# ## Learning curves and convergence
+#
+# The budget of epochs is fixed (the paper's 1000 + 1000); whether it was enough is stated by one
+# rule, `fpe.training.convergence.PlateauRule`: a run has converged when its mean test accuracy over
+# seeds gained less than 0.2 points over the last 20 % of its epochs; otherwise it is
+# *budget-stopped*. The rule only labels the runs: nothing is chosen from the curves. The curves are
+# test accuracy every `fpe.experiments.schedule.curve_stride` epochs (about 100 points per run,
+# evaluated without drawing random numbers, so recording them changes no number): the dense net from
+# its initialisation over all its epochs, each FPE net from its expansion (the dotted line) on, and
+# FPE's label is taken over its post-expansion epochs.
+
+# %%
+conv = results.add_run_convergence(run, [v.key for v in VARIANTS], budget=f"{setup.warmup_epochs} + {setup.post_epochs} epochs")
+fig = learning_curves(run, [(setup.m, setup.h)], [v.key for v in VARIANTS], labels=label,
+                      converged={k: e["met"] for k, e in conv.items()})
+fig.suptitle(f"learning curves, mean over {len(SEEDS)} seeds")
+plt.show()
+display(Markdown(results.convergence_text()))
+
+# %% [markdown]
 # ## All recorded numbers
 #
 # These rows are generated from `results/<profile>/02_headline.json`, which this notebook has just
@@ -205,7 +225,7 @@ plt.show()
 results.meta.update(setup=setup.__dict__, seeds=SEEDS, variants=[v.key for v in VARIANTS],
                     p_values_vs_dense=pvals, q_values_vs_dense=qvals)
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

@@ -95,7 +95,7 @@ from fpe.experiments.schedule import DENSE, Variant
 from fpe.metrics import benjamini_hochberg
 from fpe.repro import seeds, set_determinism
 from fpe.tasks import count_threshold_accuracy
-from fpe.book.plot import use_style
+from fpe.book.plot import learning_curves, use_style
 
 use_style()  # the book's figure style (fpe.book.plot)
 
@@ -133,7 +133,7 @@ def setup_for(rule, n, lr, samples=SAMPLES_PER_PHASE):
 # 16 clauses, and the score.
 
 # %%
-grid_rows, dense = [], {}
+grid_rows, dense, grid_sweeps = [], {}, {}
 
 
 def calibrate(rule, n, lr):
@@ -143,6 +143,7 @@ def calibrate(rule, n, lr):
     train32 = float(sw[8, 32, "dense"].train_acc.mean())
     rmse = float(np.sqrt(np.mean([(accs[c].mean() - t) ** 2 for c, t in TARGETS.items()])))
     dense[rule, n, lr] = accs
+    grid_sweeps[rule, n, lr] = sw
     grid_rows.append(dict(rule=rule, n=n, lr=lr, epochs=st.warmup_epochs, rmse=rmse, train32=train32))
 
 
@@ -237,6 +238,8 @@ sens = {}
 for rule in RULES:
     for n in SIZES:
         sw = run_sweep(setup_for(rule, n, CHOSEN[2]), {8: [8], 16: [8]}, SENS_SEEDS, VARIANTS, max_pad=2.0, progress=progress)
+        if (rule, n) == CHOSEN[:2]:
+            sens_chosen = sw
         for m in (8, 16):
             sens[rule, n, m, "dense"] = (sw[m, 8, "dense"].test_acc.numpy(), None)
             for v in VARIANTS[1:]:
@@ -269,6 +272,32 @@ display(Markdown("**What the open choices move** (computed from the table): " + 
     f"{runner['rmse'] - best['rmse']:.2f} points of RMSE."))
 
 # %% [markdown]
+# ## Learning curves and convergence
+#
+# Every grid point trains for a fixed budget (the same number of samples per phase); whether it was
+# enough is stated by one rule, `fpe.training.convergence.PlateauRule`: a run has converged when its
+# mean test accuracy over seeds gained less than 0.2 points over the last 20 % of its epochs;
+# otherwise it is *budget-stopped*. The rule only labels the runs and played no part in the choice.
+# Each grid point's cells are stated together (met only when every cell met the rule, with the gain
+# of the cell that gained most), and so are the held-out runs of the table above at the chosen point
+# (dense over all its epochs, each FPE net over its post-expansion epochs). The curves are test
+# accuracy every `fpe.experiments.schedule.curve_stride` epochs.
+
+# %%
+for (rule, n, lr), sw in grid_sweeps.items():
+    st = setup_for(rule, n, lr)
+    results.add_run_convergence(sw, ["dense"], prefix=f"grid {rule}, n={n}, lr={lr:g}: ",
+                                budget=f"{st.warmup_epochs} + {st.post_epochs} epochs")
+st = setup_for(*CHOSEN)
+conv = results.add_run_convergence(sens_chosen, [v.key for v in VARIANTS], prefix="held-out seeds, chosen point: ",
+                                   budget=f"{st.warmup_epochs} + {st.post_epochs} epochs")
+fig = learning_curves(sens_chosen, [(8, 8), (16, 8)], [v.key for v in VARIANTS], labels={v.key: v.label for v in VARIANTS},
+                      converged={k: e["met"] for k, e in conv.items()})
+fig.suptitle(f"the chosen point ({CHOSEN[0]}, n = {CHOSEN[1]}, lr = {CHOSEN[2]:g}), held-out seeds: mean over {len(SENS_SEEDS)} seeds")
+plt.show()
+display(Markdown(results.convergence_text()))
+
+# %% [markdown]
 # ## All recorded numbers
 
 # %%
@@ -276,7 +305,7 @@ results.add("wall_seconds", time.perf_counter() - T0, unit="s", label="wall time
 results.meta.update(seeds=SEEDS, samples_per_phase=SAMPLES_PER_PHASE, chosen=dict(rule=CHOSEN[0], n_train=CHOSEN[1], lr=CHOSEN[2]),
                     grid=grid_rows, targets={f"m{m}_h{h}": t for (m, h), t in TARGETS.items()})
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

@@ -87,7 +87,7 @@ from fpe.interference import fit_r2, off_block_fraction
 from fpe.metrics import accuracy_per_nonzero, benjamini_hochberg, mean_std
 from fpe.book.plot import weight_image
 from fpe.repro import seeds, set_determinism
-from fpe.book.plot import color, use_style
+from fpe.book.plot import color, learning_curves, use_style
 
 use_style()  # the book's figure style (fpe.book.plot)
 
@@ -303,7 +303,8 @@ for key, name, keys, xs, (lo, hi) in COSINE_RANGES:
     per_seed = np.nanmean([np.asarray(sweep.fold(*SWEEPS[name]["cell"](x), k, metric="cosine"), dtype=float) for k in keys for x in xs], axis=0)
     rng = f"{lo}-{hi}" if lo != hi else f"{lo}"
     results.add(f"cosine_range_{key}", per_seed, unit="x", paper=(lo + hi) / 2, paper_uncertainty=(hi - lo) / 2 + 0.1, baseline=1.0,
-                label=f"cosine fold change, {name} sweep, {', '.join(keys)}, mean over {name} = {xs[0]}-{xs[-1]}",
+                label=f"cosine fold change, {name} sweep, {', '.join(keys)}, "
+                      + (f"mean over {name} = {xs[0]}-{xs[-1]}" if len(xs) > 1 else f"at {name} = {xs[0]}"),
                 source=f"Figure 3 (range {rng})")
 
 rows = ["| sweep | variant | R² on capacity fold [95 % bootstrap] | paper | R² on cosine fold [95 % bootstrap] | paper |", "|---|---|---|---|---|---|"]
@@ -417,6 +418,29 @@ display(Markdown("\n".join([
 ])))
 
 # %% [markdown]
+# ## Learning curves and convergence
+#
+# The budget of epochs is fixed; whether it was enough is stated by one rule,
+# `fpe.training.convergence.PlateauRule`: a run has converged when its mean test accuracy over seeds
+# gained less than 0.2 points over the last 20 % of its epochs; otherwise it is *budget-stopped*. The
+# rule only labels the runs: nothing is chosen from the curves. The cells of each sweep and variant
+# are stated together (met only when every cell met it, with the gain of the cell that gained most):
+# the dense nets over all their epochs, each FPE net over its post-expansion epochs. The curves (test
+# accuracy every `fpe.experiments.schedule.curve_stride` epochs) are drawn at the ends of both sweeps.
+
+# %%
+conv = {}
+for name, sw in (("width sweep", sweep_h), ("clause sweep", sweep_m)):
+    conv[name] = results.add_run_convergence(sw, [v.key for v in VARIANTS], prefix=f"{name}: ",
+                                             budget=f"{EPOCHS} + {EPOCHS} epochs")
+for name, sw, cells in (("width sweep", sweep_h, [(8, HS[0]), (8, HS[-1])]), ("clause sweep", sweep_m, [(MS[0], 8), (MS[-1], 8)])):
+    fig = learning_curves(sw, cells, [v.key for v in VARIANTS], labels={v.key: v.label for v in VARIANTS},
+                          converged={k: e["met"] for k, e in conv[name].items()})
+    fig.suptitle(f"{name}: learning curves, mean over {len(SEEDS)} seeds")
+    plt.show()
+display(Markdown(results.convergence_text()))
+
+# %% [markdown]
 # ## All recorded numbers
 #
 # Every point of every series above, with spread, seed count, the paper's value where it gives
@@ -430,7 +454,7 @@ results.meta.update(setup=setup.__dict__, seeds=SEEDS, samples_per_phase=cfg["sa
                     cut="none in the paper profile: 10 seeds, 4096 x 1000 samples per phase (the heat maps: chapter 03_heat_maps)",
                     significance="scipy.stats.ttest_rel, two-sided; marks q < 0.05 after Benjamini-Hochberg over each figure's tests")
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

@@ -78,7 +78,7 @@ from fpe.experiments.schedule import DENSE, Variant
 from fpe.method.mlp import init_mlp, linear_layers
 from fpe.repro import generator, seeds, set_determinism
 from fpe.tasks import clause_groups
-from fpe.book.plot import use_style
+from fpe.book.plot import learning_curves, use_style
 
 use_style()  # the book's figure style (fpe.book.plot)
 
@@ -540,7 +540,26 @@ display(Markdown("\n".join(rows)))
 #   training realises.
 # - The large-weight numbers depend on the threshold (`LARGE_FRACTION`, ours; see the
 #   sensitivity table), the mask numbers do not.
+
+# %% [markdown]
+# ## Learning curves and convergence of the trained models
 #
+# The budget of epochs is fixed; whether it was enough is stated by one rule,
+# `fpe.training.convergence.PlateauRule`: a run has converged when its mean test accuracy over seeds
+# gained less than 0.2 points over the last 20 % of its epochs; otherwise it is *budget-stopped*. The
+# rule only labels the runs: nothing is chosen from the curves (test accuracy every
+# `fpe.experiments.schedule.curve_stride` epochs: the dense net over all its epochs, each FPE net
+# over its post-expansion epochs).
+
+# %%
+conv = results.add_run_convergence(run, [v.key for v in VARIANTS], budget=f"{EPOCHS} + {EPOCHS} epochs")
+fig = learning_curves(run, [(setup.m, setup.h)], [v.key for v in VARIANTS], labels={v.key: v.label for v in VARIANTS},
+                      converged={k: e["met"] for k, e in conv.items()})
+fig.suptitle(f"learning curves of the trained models, mean over {len(SEEDS)} seeds")
+plt.show()
+display(Markdown(results.convergence_text()))
+
+# %% [markdown]
 # ## All recorded numbers
 #
 # Generated from `results/<profile>/04_theory.json`, which this notebook has just written. The
@@ -556,7 +575,7 @@ results.meta.update(k=K, m=M, h=H, mc_parents_per_draw=MC_PARENTS, mc_draws=cfg[
                     z_max=Z_MAX, large_fraction=LARGE_FRACTION, seeds=SEEDS, setup=setup.__dict__,
                     mc=[{"model": mo, "k": k, "alpha": a, "quantity": q, **v} for (mo, k, a, q), v in mc.items()])
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

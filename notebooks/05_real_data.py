@@ -138,7 +138,7 @@ from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import accuracy_per_nonzero
 from fpe.repro import seeds, set_determinism
 from fpe.runtime.device import pick_device
-from fpe.book.plot import color, percent_symlog, use_style
+from fpe.book.plot import color, learning_curves, percent_symlog, use_style
 
 use_style()  # the book's figure style (fpe.book.plot)
 
@@ -421,6 +421,28 @@ for k, sw in sweeps.items():
 display(Markdown("\n".join(trend_rows)))
 
 # %% [markdown]
+# ## Learning curves and convergence
+#
+# The budget of epochs is fixed (the paper's 25 + 25); whether it was enough is stated by one rule,
+# `fpe.training.convergence.PlateauRule`: a run has converged when its mean test accuracy over seeds
+# gained less than 0.2 points over the last 20 % of its epochs; otherwise it is *budget-stopped*. The
+# rule only labels the runs: nothing is chosen from the curves. The widths of each data set and
+# variant are stated together (met only when every width met it, with the gain of the width that
+# gained most): the dense nets over all their epochs, each FPE net over its post-expansion epochs.
+# The curves (test accuracy after every epoch) are drawn at each data set's smallest and largest width.
+
+# %%
+conv = {}
+for k, sw in sweeps.items():
+    conv[k] = results.add_run_convergence(sw, [v.key for v in VARIANTS], prefix=f"{DATASETS[k].name}: ",
+                                          budget=f"{cfg['epochs']} + {cfg['epochs']} epochs")
+    fig = learning_curves(sw, [(None, min(sw.widths)), (None, max(sw.widths))], [v.key for v in VARIANTS],
+                          labels={v.key: v.label for v in VARIANTS}, converged={key: e["met"] for key, e in conv[k].items()})
+    fig.suptitle(f"{DATASETS[k].name}: learning curves, mean over {len(SEEDS)} seeds")
+    plt.show()
+display(Markdown(results.convergence_text()))
+
+# %% [markdown]
 # ## All recorded numbers
 #
 # Every point of the three sweeps (test accuracy of every variant and the relative improvement of
@@ -452,7 +474,7 @@ results.meta.update(seeds=SEEDS, profile_config=cfg, lr=LR, batch_size=BATCH, im
                     data={k: {"name": f.name, "substitutes_for": PAPER_NAME[k], "note": f.note, "n_train": len(f.y_train),
                               "n_test": len(f.y_test)} for k, f in DATASETS.items()}, timings=timings)
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 if SUBSTITUTE:

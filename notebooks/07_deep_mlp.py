@@ -110,7 +110,7 @@ from fpe.datasets.features import wordnet_features
 from fpe.experiments.realdata import sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant
 from fpe.metrics import benjamini_hochberg, paired_pvalue
-from fpe.book.plot import color, percent_symlog, use_style
+from fpe.book.plot import color, learning_curves, percent_symlog, use_style
 from fpe.repro import seeds, set_determinism
 from fpe.runtime.device import pick_device
 
@@ -386,6 +386,28 @@ results.meta.update(seeds=SEEDS, profile_config=cfg, lr=LR, lr_grid=list(LR_GRID
                     timings=timings)
 
 # %% [markdown]
+# ## Learning curves and convergence
+#
+# The budget of epochs is fixed (the paper's 25 + 25); whether it was enough is stated by one rule,
+# `fpe.training.convergence.PlateauRule`: a run has converged when its mean test accuracy over seeds
+# gained less than 0.2 points over the last 20 % of its epochs; otherwise it is *budget-stopped*. The
+# rule only labels the runs: nothing is chosen from the curves (the learning rate was chosen above on
+# training accuracy). The widths of each variant are stated together (met only when every width met
+# it, with the gain of the width that gained most): the dense nets over all their epochs, each FPE net
+# over its post-expansion epochs; the calibration runs are labelled too. The curves (test accuracy
+# after every epoch) are drawn at the smallest and largest width.
+
+# %%
+for lr, cal in calib.items():
+    results.add_run_convergence(cal, ["dense"], prefix=f"calibration, lr={lr:g}: ", budget=f"{cfg['epochs']} + {cfg['epochs']} epochs")
+conv = results.add_run_convergence(sw, [v.key for v in VARIANTS], budget=f"{cfg['epochs']} + {cfg['epochs']} epochs")
+fig = learning_curves(sw, [(None, WIDTHS[0]), (None, WIDTHS[-1])], [v.key for v in VARIANTS],
+                      labels={v.key: v.label for v in VARIANTS}, converged={k: e["met"] for k, e in conv.items()})
+fig.suptitle(f"5-layer MLPs: learning curves, mean over {len(SEEDS)} seeds")
+plt.show()
+display(Markdown(results.convergence_text(list(conv))))
+
+# %% [markdown]
 # ## Reading the result
 
 # %%
@@ -448,7 +470,7 @@ through CLIP, so the direction and the shape across widths are what can be compa
 
 # %%
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

@@ -93,9 +93,9 @@ from IPython.display import Markdown, display
 
 from fpe.book.results import Results
 from fpe.experiments.boolean import BooleanSetup, run_sweep
-from fpe.experiments.schedule import DENSE, Variant
+from fpe.experiments.schedule import DENSE, Variant, convergence_summary
 from fpe.metrics import benjamini_hochberg, mean_std, paired_pvalue
-from fpe.book.plot import color, use_style
+from fpe.book.plot import color, learning_curves, use_style
 from fpe.repro import seeds, set_determinism
 
 use_style()  # the book's figure style (fpe.book.plot)
@@ -394,6 +394,36 @@ for s in SPLITS:
 display(Markdown("\n".join(rows)))
 
 # %% [markdown]
+# ## Learning curves and convergence
+#
+# The budget of epochs is fixed; whether it was enough is stated by one rule,
+# `fpe.training.convergence.PlateauRule`: a run has converged when its mean test accuracy over seeds
+# gained less than 0.2 points over the last 20 % of its epochs; otherwise it is *budget-stopped*. The
+# rule only labels the runs: nothing is chosen from the curves. Cells are stated together (met only
+# when every cell met it, with the gain of the cell that gained most): for the alpha sweep each
+# variant over both clause counts; for each split time the dense nets, and every FPE variant
+# together; for control 3 the dense nets of every width. Dense nets are labelled over all their
+# epochs, FPE nets over their post-expansion epochs. The curves (test accuracy every
+# `fpe.experiments.schedule.curve_stride` epochs) are drawn for the alpha sweep at `alpha` 2 and 8.
+
+# %%
+conv = results.add_run_convergence(sweep_a, [v.key for v in VARIANTS_A], prefix="alpha sweep: ", budget=f"{EPOCHS} + {EPOCHS} epochs")
+for ts in T_SPLIT:
+    if ts == EPOCHS:
+        continue
+    budget = f"{ts} + {TOTAL - ts} epochs"
+    results.add_run_convergence(sweep_t[ts], ["dense"], prefix=f"split at epoch {ts}: ", budget=budget)
+    checks = {f"{v.key}, {cell}": c for v in VARIANTS_T[1:] for cell, c in sweep_t[ts].convergence(v.key).items()}
+    results.add_convergence(f"split at epoch {ts}: every FPE variant", convergence_summary(checks), budget=budget)
+results.add_run_convergence(sweep_w, ["dense"], prefix="control 3, every width: ", budget=f"{EPOCHS} + {EPOCHS} epochs")
+keys = ["dense"] + [f"{s}_a{a}" for s in SPLITS for a in (2, ALPHAS[-1])]
+fig = learning_curves(sweep_a, [(m, H) for m in MS], keys, labels={v.key: v.label for v in VARIANTS_A},
+                      converged={k: conv[k]["met"] for k in keys})
+fig.suptitle(f"alpha sweep: learning curves, mean over {len(SEEDS)} seeds")
+plt.show()
+display(Markdown(results.convergence_text()))
+
+# %% [markdown]
 # ## Reading the result
 
 # %%
@@ -473,7 +503,7 @@ results.meta.update(setup={**setup.__dict__}, seeds=SEEDS, profile_config=cfg, a
                                  "and separately over each control's hypothesis tests",
                     not_covered="DropConnect, overlapping children, moving masks, classes per neuron (chapter 08_more_controls)")
 results.save()
-display(Markdown(results.table()))
+display(Markdown(results.table() + "\n\n" + results.convergence_text()))
 
 # %%
 gaps = results.check_references()

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from fpe.book.report import convergence_section
 from fpe.book.results import Results, convergence_sentence
@@ -110,3 +111,133 @@ def test_budget_chapters_record_every_dense_baseline(nb, names):
         checked += 1
     if not checked:
         pytest.skip(f"no current results of {nb}")
+
+
+# --- learning curves of the MLP and Boolean schedules (fpe.experiments.schedule, .boolean, .controls) ---
+
+def test_curve_stride_gives_whole_points_per_phase():
+    from fpe.experiments.schedule import curve_stride
+
+    assert curve_stride(1000, 1000) == 20 and curve_stride(25, 25) == 1 and curve_stride(250, 1750) == 10
+    assert curve_stride(100, 100) == 2 and curve_stride(5, 0) == 1
+    for phases in [(1000, 1000), (250, 250), (7, 3), (0, 40)]:
+        k = curve_stride(*phases)
+        assert all(p % k == 0 for p in phases)
+    for bad in [(), (-1, 3), (2.5,), (True,)]:
+        with pytest.raises(ValueError, match="phases"):
+            curve_stride(*bad)
+
+
+def test_sweep_curves_start_at_zero_end_at_the_result_and_match_the_generic_schedule():
+    from fpe.experiments.boolean import BooleanSetup, boolean_data, run_sweep, task_tag
+    from fpe.experiments.schedule import DENSE, Variant, curve_stride, run_schedule
+    from fpe.tasks import clause_groups
+
+    setup = BooleanSetup(n_train=256, n_test=256, batch_size=64, warmup_epochs=4, post_epochs=6, lr=1e-2)
+    variants = [DENSE, Variant("random", 2)]
+    sweep = run_sweep(setup, {3: [3, 5]}, [0, 1], variants, use_cache=False)
+    every = curve_stride(4, 6)
+    for h in (3, 5):
+        dense, fpe_ = sweep[3, h, "dense"], sweep[3, h, "random_a2"]
+        assert dense.curve.shape == (2, 10 // every + 1) and fpe_.curve.shape == (2, 6 // every + 1)
+        assert dense.curve_every == fpe_.curve_every == every
+        # the last point is the recorded result (FPE's first point is the net right after the split)
+        assert torch.equal(dense.curve[:, -1], dense.test_acc) and torch.equal(fpe_.curve[:, -1], fpe_.test_acc)
+        ref = run_schedule(*boolean_data(BooleanSetup(**{**setup.__dict__, "m": 3, "h": h}), [0, 1]), seeds=[0, 1], hidden=[h],
+                           variants=variants, schedule=setup.schedule, groups=clause_groups(3, setup.k), tag=task_tag(3), task=3)
+        for key in ("dense", "random_a2"):
+            assert ref[3, h, key].curve.shape == sweep[3, h, key].curve.shape
+            assert (ref[3, h, key].curve - sweep[3, h, key].curve).abs().max() <= 2 * 100.0 / 256 + 1e-9
+    checks = sweep.convergence("dense")
+    assert set(checks) == {"m=3, h=3", "m=3, h=5"}
+    assert all(c["epochs"] == 10 and c["window_epochs"] % every == 0 for c in checks.values())
+    assert set(sweep.convergence("random_a2")) == set(checks) and next(iter(sweep.convergence("random_a2").values()))["epochs"] == 6
+    with pytest.raises(KeyError, match="no cell of variant"):
+        sweep.convergence("gram_a2")
+
+
+def test_recording_a_curve_changes_no_weight():
+    from fpe.experiments.schedule import CurveRecorder
+    from fpe.method.mlp import init_mlp
+    from fpe.training.stacked import StackedMLP, Trainer
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 64, 5, generator=g), torch.randint(0, 3, (2, 64), generator=g)
+    runs = []
+    for record in (False, True):
+        model = StackedMLP.from_sequentials([init_mlp([5, 4, 3], torch.Generator().manual_seed(s)) for s in (0, 1)])
+        curve = CurveRecorder(lambda: model.accuracy(x, y), 1) if record else None
+        Trainer(model, x, y, lr=1e-2, batch_size=16).fit(3, [torch.Generator().manual_seed(s) for s in (0, 1)], on_epoch=curve)
+        runs.append((model, curve))
+    (plain, _), (recorded, curve) = runs
+    assert all(torch.equal(a, b) for a, b in zip(plain.weights, recorded.weights))
+    assert curve.tensor().shape == (2, 4) and torch.equal(curve.tensor()[:, -1], plain.accuracy(x, y))
+
+
+def test_convergence_summary_names_the_worst_cell():
+    from fpe.experiments.schedule import convergence_summary
+
+    rule = PlateauRule()
+    checks = {"h=4": rule.check([10, 50, 50.1]), "h=8": rule.check([10, 40, 45])}
+    s = convergence_summary(checks)
+    assert s["met"] is False and s["worst"] == "h=8" and s["cells"] == 2 and s["cells_met"] == 1 and s["gain"] == 5
+    assert convergence_summary({"h=4": checks["h=4"]}) == checks["h=4"]
+    with pytest.raises(ValueError, match="at least one"):
+        convergence_summary({})
+    with pytest.raises(ValueError, match="one rule"):
+        convergence_summary({**checks, "h=9": PlateauRule(tol=1.0).check([1, 2])})
+
+
+def test_boolean_controls_record_curves_for_every_variant():
+    from fpe.experiments.boolean import BooleanSetup
+    from fpe.experiments.controls import boolean_controls
+
+    setup = BooleanSetup(m=3, h=3, n_train=128, n_test=128, batch_size=64, warmup_epochs=2, post_epochs=3, lr=1e-2)
+    (run, _), = boolean_controls([(setup, 3)], [0, 1], overlaps=(0.5,), every=2, use_cache=False)
+    for (_, _, key), cell in run.cells.items():
+        want = 6 if key in ("dense", "dense_dc") else 4
+        assert cell.curve.shape == (2, want) and torch.equal(cell.curve[:, -1], cell.test_acc), key
+
+
+TRAINING_CHAPTERS = ["01_fpe_step_by_step", "02_headline", "03_calibration", "03_heat_maps", "03_load_sweeps", "04_theory",
+                     "05_real_data", "07_deep_mlp", "08_controls", "08_more_controls", "09_cnn", "10_transformer"]
+
+
+def test_every_training_chapter_is_listed_and_labels_its_dense_baselines():
+    """Every chapter that trains a model (all but 06_cost, which times trained ones) records the plateau rule
+    for its dense baselines in its results (quick, and paper where current), labelled against its own gain."""
+    from fpe.runtime.deps import code_hash
+
+    chapters = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+    assert sorted(TRAINING_CHAPTERS + ["06_cost"]) == chapters, "a new chapter: list it here (does it train?)"
+    checked = 0
+    for nb in TRAINING_CHAPTERS:
+        for profile in ("quick", "paper"):
+            p = ROOT / "results" / profile / f"{nb}.json"
+            if not p.is_file():
+                continue
+            d = json.loads(p.read_text())
+            if d.get("code_hash") != code_hash(ROOT / "notebooks" / f"{nb}.py"):
+                continue  # stale: the staleness test names it
+            dense = {n: e for n, e in d.get("convergence", {}).items() if "dense" in n}
+            assert dense, f"{p} labels no dense baseline with the plateau rule: re-run the chapter"
+            for n, e in dense.items():
+                assert e["met"] == (e["gain"] < e["tol"]) and e["epochs"] >= e["window_epochs"] >= 1, (p, n)
+                assert ("cells" in e) == ("cells_met" in e) == ("worst" in e), (p, n)
+                if "cells" in e:
+                    assert 0 <= e["cells_met"] <= e["cells"] and e["met"] == (e["cells_met"] == e["cells"]), (p, n)
+            checked += 1
+    if not checked:
+        pytest.skip("no current results")
+
+
+def test_a_sweep_summary_is_recorded_and_stated_with_its_cells():
+    from fpe.experiments.schedule import convergence_summary
+
+    r = Results("x_test", "quick")
+    rule = PlateauRule()
+    s = convergence_summary({"m=8, h=8": rule.check([10, 50, 50.1]), "m=16, h=8": rule.check([10, 40, 45])})
+    e = r.add_convergence("dense", s, budget="2 + 2 epochs")
+    assert e["cells"] == 2 and e["cells_met"] == 1 and e["worst"] == "m=16, h=8" and not e["met"]
+    assert "1 of 2 cells met it, the largest gain at m=16, h=8" in r.convergence_text()
+    assert "1 of 2 cells met" in "\n".join(convergence_section({"x_test": r.to_dict()}))

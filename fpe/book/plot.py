@@ -4,7 +4,8 @@
 (``retina`` PNGs inline, 200 dpi when saved) and light grids; :func:`color` gives each variant the
 same colour in every figure of the book (dense black, clause splits green, random splits blue, Gram
 splits orange, darker for the larger ``alpha``); :func:`annotate_cells` writes heat-map labels that
-contrast with their cells; :func:`percent_symlog` gives a symmetric-log percentage axis plain ticks.
+contrast with their cells; :func:`percent_symlog` gives a symmetric-log percentage axis plain ticks;
+:func:`learning_curves` draws the learning curves a run recorded (the convergence rule of every chapter).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 
 __all__ = ["STYLE", "VARIANT_COLORS", "use_style", "color", "annotate_cells", "percent_symlog", "weight_image",
-           "weights_before_after", "accuracy_by_variant"]
+           "weights_before_after", "accuracy_by_variant", "learning_curves"]
 
 STYLE = {"font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
          "legend.fontsize": 8.5, "figure.titlesize": 11, "figure.dpi": 100, "savefig.dpi": 200, "axes.grid": True,
@@ -126,4 +127,27 @@ def accuracy_by_variant(labels: Sequence[str], values: Sequence[Sequence[float]]
     ax.set_ylabel(ylabel)
     ax.legend(loc="lower right")
     ax.grid(axis="x", visible=False)
+    return fig
+
+
+def learning_curves(run, cells: Sequence[tuple], keys: Sequence[str], *, labels: dict[str, str] | None = None,
+                    converged: dict[str, bool] | None = None, ylabel: str = "test accuracy (%)"):
+    """One panel per cell ``(m, h)`` of ``run`` (:class:`fpe.experiments.schedule.Run`): the mean test
+    accuracy over seeds of every variant in ``keys`` against the epoch, the dense net from its
+    initialisation and each FPE net from its expansion (a dotted line marks it); ``converged[key]``
+    False adds "(budget-stopped)" to the legend."""
+    fig, axes = plt.subplots(1, len(cells), figsize=(4.0 * len(cells) + 0.6, 3.3), constrained_layout=True, squeeze=False)
+    for ax, (m, h) in zip(axes[0], cells):
+        total = max(run[m, h, k].curve_every * (run[m, h, k].curve.shape[1] - 1) for k in keys)
+        for i, k in enumerate(keys):
+            cell = run[m, h, k]
+            epochs = cell.curve_every * np.arange(cell.curve.shape[1])
+            start = total - int(epochs[-1])
+            label = (labels or {}).get(k, k) + ("" if (converged or {}).get(k, True) else " (budget-stopped)")
+            ax.plot(start + epochs, cell.curve.double().mean(0).numpy(), lw=1.4, label=label,
+                    color=VARIANT_COLORS.get(k, f"C{i}"))
+            if start:
+                ax.axvline(start, color="0.6", lw=0.8, ls=":")
+        ax.set(title=", ".join(p for p in (f"m={m}" if m is not None else "", f"h={h}") if p), xlabel="epoch", ylabel=ylabel)
+        ax.legend(fontsize=7)
     return fig

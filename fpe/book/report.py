@@ -175,14 +175,18 @@ def convergence_section(data: dict) -> list[str]:
              "Every chapter trains for a fixed budget of epochs. Where a chapter records its learning curves, the "
              "plateau rule (`fpe.training.convergence.PlateauRule`) labels each run: *met* when its mean test accuracy "
              "gained less than `tol` points over the last `window` of its epochs, *budget-stopped* otherwise. The "
-             "label changes no training choice.", "",
+             "label changes no training choice. A sweep states its cells together: *met* only when every cell met "
+             "the rule, with the gain of the cell that gained most.", "",
              "| chapter | run | outcome | gain over the window (points) | window / epochs | budget |", "|---|---|---|---|---|---|"]
     for nb, d in data.items():
         entries = d.get("convergence") or {}
         if not entries:
             lines.append(f"| {{doc}}`{nb}` | – | not recorded | – | – | – |")
         for name, e in entries.items():
-            lines.append(f"| {{doc}}`{nb}` | {name} | {'met' if e['met'] else 'budget-stopped'} | {e['gain']:+.2f} "
+            outcome = "met" if e["met"] else "budget-stopped"
+            if "cells" in e:
+                outcome += f" ({e['cells_met']} of {e['cells']} cells met; largest gain at {e['worst']})"
+            lines.append(f"| {{doc}}`{nb}` | {name} | {outcome} | {e['gain']:+.2f} "
                          f"(tol {e['tol']:g}) | {e['window_epochs']} / {e['epochs']} | {e['budget']} |")
     return lines + [""]
 

@@ -297,19 +297,30 @@ class Results:
     def add_convergence(self, name: str, check: dict, *, budget: str) -> dict:
         """Record whether a run met the convergence rule within its budget: ``check`` is the dict of
         :meth:`fpe.training.convergence.PlateauRule.check` (``met``, ``gain``, ``epochs``, ``window_epochs``,
-        ``tol``, ``window``), ``budget`` says in words what the fixed budget was (e.g. ``"6 + 6 epochs"``).
-        Stored under the results file's top-level key ``"convergence"``; returns the entry."""
-        need = ("met", "gain", "epochs", "window_epochs", "tol", "window")
+        ``tol``, ``window``), or of :func:`fpe.experiments.schedule.convergence_summary` for a sweep's cells
+        (with ``cells``, ``cells_met`` and the ``worst`` cell); ``budget`` says in words what the fixed
+        budget was (e.g. ``"6 + 6 epochs"``). Stored under the results file's top-level key
+        ``"convergence"``; returns the entry."""
+        need = {"met": bool, "gain": float, "epochs": int, "window_epochs": int, "tol": float, "window": float}
+        optional = {"cells": int, "cells_met": int, "worst": str}
         missing = [k for k in need if k not in check]
         if missing:
             raise ValueError(f"check must be a PlateauRule.check dict; missing {missing}")
         if not isinstance(budget, str) or not budget:
             raise ValueError(f"budget must be a non-empty string, got {budget!r}")
-        entry = {"met": bool(check["met"]), "gain": float(check["gain"]), "epochs": int(check["epochs"]),
-                 "window_epochs": int(check["window_epochs"]), "tol": float(check["tol"]),
-                 "window": float(check["window"]), "budget": budget}
-        self.convergence[name] = entry
-        return entry
+        entry = {k: cast(check[k]) for k, cast in {**need, **optional}.items() if k in check}
+        self.convergence[name] = {**entry, "budget": budget}
+        return self.convergence[name]
+
+    def add_run_convergence(self, run, keys: Sequence[str], *, budget: str, prefix: str = "", rule=None) -> dict[str, dict]:
+        """:meth:`add_convergence` for every variant ``key`` of a run (:class:`fpe.experiments.schedule.Run`),
+        named ``prefix + key``: the plateau rule (default ``PlateauRule()``) on each cell's mean curve,
+        the cells stated together (:func:`fpe.experiments.schedule.convergence_summary`). Returns ``{key: entry}``."""
+        from ..experiments.schedule import convergence_summary
+        from ..training.convergence import PlateauRule
+
+        rule = PlateauRule() if rule is None else rule
+        return {k: self.add_convergence(f"{prefix}{k}", convergence_summary(run.convergence(k, rule)), budget=budget) for k in keys}
 
     def convergence_text(self, names: Sequence[str] | None = None) -> str:
         """One sentence per outcome, generated from the recorded entries: which runs met the rule and
@@ -376,7 +387,10 @@ def convergence_sentence(entries: dict[str, dict]) -> str:
     if not entries:
         return "No convergence is recorded."
     e0 = next(iter(entries.values()))
-    fmt = lambda n, e: f"{n} ({e['gain']:+.2f} points over the last {e['window_epochs']} of {e['epochs']} epoch{'s' * (e['epochs'] != 1)})"  # noqa: E731
+    def fmt(n, e):
+        where = f"; {e['cells_met']} of {e['cells']} cells met it, the largest gain at {e['worst']}" if "cells" in e else ""
+        return f"{n} ({e['gain']:+.2f} points over the last {e['window_epochs']} of {e['epochs']} epoch{'s' * (e['epochs'] != 1)}{where})"
+
     met = [fmt(n, e) for n, e in entries.items() if e["met"]]
     stopped = [fmt(n, e) for n, e in entries.items() if not e["met"]]
     out = [f"**Convergence** (the plateau rule: less than {e0['tol']:g} points of accuracy gained over the last "

@@ -33,7 +33,7 @@ from ..method.mlp import init_mlp
 from ..repro import generator, stream
 from ..tasks import DEFAULT_RULE, clause_groups, make_dnf
 from ..training.concat import ConcatMLP, ConcatTrainer
-from .schedule import DENSE, Cell, Run, Schedule, Variant
+from .schedule import DENSE, Cell, CurveRecorder, Run, Schedule, Variant, curve_stride
 
 __all__ = ["BooleanSetup", "task_tag", "boolean_datasets", "boolean_data", "buckets", "run_sweep", "run_boolean"]
 
@@ -122,8 +122,10 @@ def _run_bucket(setup: BooleanSetup, ms: list[int], hs: list[int], seeds: list[i
     dense_keys = [f"dense_h{h}" for h in hs]
     dense = ConcatMLP.from_sequentials([[init_mlp([k * m, h, 1], stream(s, task_tag(m), "init")) for h in hs] for m, s in pairs],
                                        dense_keys, d=d_max)
+    every = curve_stride(setup.warmup_epochs, setup.post_epochs)
+    warm_curve = CurveRecorder(lambda: dense.accuracy(xt, yt), every)  # (S, widths, points)
     ConcatTrainer(dense, x, y, lr=setup.lr, batch_size=setup.batch_size).fit(
-        setup.warmup_epochs, orders("warmup"), progress=progress, desc=f"dense warm-up m={ms}")
+        setup.warmup_epochs, orders("warmup"), progress=progress, desc=f"dense warm-up m={ms}", on_epoch=warm_curve)
     warm = {key: dense.select(key) for key in dense_keys}
 
     fpe_variants = [v for v in variants if v.split != "dense"]
@@ -135,8 +137,10 @@ def _run_bucket(setup: BooleanSetup, ms: list[int], hs: list[int], seeds: list[i
                  for v in fpe_variants for h in hs] for i, (m, s) in enumerate(pairs)]
         stacks.append(ConcatMLP.from_sequentials(rows, [f"{v.key}_h{h}" for v in fpe_variants for h in hs], d=d_max))
     post = ConcatMLP.cat(stacks)
+    post_curve = CurveRecorder(lambda: post.accuracy(xt, yt), every)  # from the expansion on: (S, instances, points)
     ConcatTrainer(post, x, y, lr=setup.lr, batch_size=setup.batch_size).fit(
-        setup.post_epochs, orders("post"), progress=progress, desc=f"post m={ms}")
+        setup.post_epochs, orders("post"), progress=progress, desc=f"post m={ms}", on_epoch=post_curve)
+    warm_points, post_points = warm_curve.tensor(), post_curve.tensor()
 
     test_acc, train_acc, nnz = post.accuracy(xt, yt), post.accuracy(x, y), post.nonzeros()
     run = Run(seeds)
@@ -145,6 +149,9 @@ def _run_bucket(setup: BooleanSetup, ms: list[int], hs: list[int], seeds: list[i
             key = f"{v.key}_h{h}"
             j = post.keys.index(key)
             sel = post.select(key)
+            curve = post_points[:, j]  # the dense curve: from initialisation, its warm-up then its post phase
+            if v.split == "dense":
+                curve = torch.cat([warm_points[:, dense_keys.index(key)], curve[:, 1:]], dim=1)
             for mi, m in enumerate(ms):
                 rows = slice(mi * len(seeds), (mi + 1) * len(seeds))
                 state = _state(sel, rows, k * m, masked=v.split != "dense")
@@ -152,7 +159,8 @@ def _run_bucket(setup: BooleanSetup, ms: list[int], hs: list[int], seeds: list[i
                 run.cells[m, h, v.key] = Cell(
                     test_acc[rows, j].clone(), train_acc[rows, j].clone(), nnz[rows, j].clone(),
                     capacity=feature_capacity(w1), cosine=mean_abs_cosine(w1), **state,
-                    warm=_state(warm[key], rows, k * m, masked=False) if v.split == "dense" else None)
+                    warm=_state(warm[key], rows, k * m, masked=False) if v.split == "dense" else None,
+                    curve=curve[rows].clone(), curve_every=every)
     return run.to_state()
 
 

@@ -42,7 +42,7 @@ from ..training.dynamic import DynamicTrainer
 from ..training.stacked import StackedMLP
 from .boolean import BooleanSetup, boolean_data, task_tag
 from .realdata import sweep
-from .schedule import Cell, Run, Schedule, Variant
+from .schedule import Cell, CurveRecorder, Run, Schedule, Variant, curve_stride
 
 __all__ = ["boolean_controls", "boolean_control_keys", "class_subset", "classes_sweep"]
 
@@ -77,7 +77,9 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
     narrow = StackedMLP.from_sequentials(inits + inits)
     di2 = torch.arange(n_seeds).repeat(2)
     nt = DynamicTrainer(narrow, x, y, di2, lr=st.lr, batch_size=st.batch_size, generator=generator(seeds[0], tag, "masks", "narrow"))
-    nt.fit(st.warmup_epochs, orders("warmup"), progress=progress, desc=f"warm-up m={m}")
+    curve_every = curve_stride(st.warmup_epochs, st.post_epochs)
+    narrow_curve = CurveRecorder(lambda: narrow.accuracy(xt, yt, di2), curve_every)
+    nt.fit(st.warmup_epochs, orders("warmup"), progress=progress, desc=f"warm-up m={m}", on_epoch=narrow_curve)
     warm = narrow.to_sequentials()[:n_seeds]
 
     # the wide stack: every post-split variant of every seed
@@ -118,16 +120,19 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
     wt = DynamicTrainer(wide, x, y, torch.tensor(index), lr=st.lr, batch_size=st.batch_size, keep=keeps, regrow=methods,
                         every=every, fraction=fraction, stop=int(stop_fraction * steps),
                         generator=generator(seeds[0], tag, "masks", "wide"))
-    wt.fit(st.post_epochs, orders("post"), progress=progress, desc=f"post (wide) m={m}")
+    wide_curve = CurveRecorder(lambda: wide.accuracy(xt, yt, torch.tensor(index)), curve_every)
+    wt.fit(st.post_epochs, orders("post"), progress=progress, desc=f"post (wide) m={m}", on_epoch=wide_curve)
     nt.keep = torch.tensor([1.0] * n_seeds + [narrow_keep] * n_seeds)
-    nt.fit(st.post_epochs, orders("post"), progress=progress, desc=f"post (narrow) m={m}")
+    nt.fit(st.post_epochs, orders("post"), progress=progress, desc=f"post (narrow) m={m}", on_epoch=narrow_curve)
 
     run = Run(seeds)
-    for model, ks, di in ((narrow, ["dense"] * n_seeds + ["dense_dc"] * n_seeds, di2), (wide, inst_keys, torch.tensor(index))):
-        test_acc, train_acc, nnz = model.accuracy(xt, yt, di), model.accuracy(x, y, di), model.nonzeros()
+    for model, ks, di, curve in ((narrow, ["dense"] * n_seeds + ["dense_dc"] * n_seeds, di2, narrow_curve),
+                                 (wide, inst_keys, torch.tensor(index), wide_curve)):
+        test_acc, train_acc, nnz, points = model.accuracy(xt, yt, di), model.accuracy(x, y, di), model.nonzeros(), curve.tensor()
         for key in dict.fromkeys(ks):
             sel = torch.tensor([kk == key for kk in ks])
-            run.cells[m, h, key] = Cell(test_acc[sel].clone(), train_acc[sel].clone(), nnz[sel].clone())
+            run.cells[m, h, key] = Cell(test_acc[sel].clone(), train_acc[sel].clone(), nnz[sel].clone(),
+                                        curve=points[sel].clone(), curve_every=curve_every)
     state = run.to_state()
     state["info"] = {"wide_keep": wide_keep, "n_dense": n_dense, "n_wide": n_wide, "mask_updates": wt.mask_updates,
                      "post_steps": steps, "cpu_seconds": time.process_time() - cpu0}

@@ -32,7 +32,7 @@ to float tolerance (not bit for bit: sums are ordered differently).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -274,10 +274,13 @@ class ConcatTrainer:
         self.model, self.x, self.y = model, x.contiguous(), y.contiguous()
         self.lr, self.batch_size, self.betas, self.eps = lr, batch_size, betas, eps
         self.backend = _resolve_backend(backend)
+        self.epochs_done = 0
 
-    def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False, desc: str = "train") -> None:
+    def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False, desc: str = "train",
+            on_epoch: Callable[[int], None] | None = None) -> None:
         """Train ``epochs`` epochs; ``order_generators[s]`` draws dataset ``s``'s minibatch order
-        (:func:`~fpe.training.stacked.batch_order`, so the order matches :class:`~fpe.training.stacked.Trainer`)."""
+        (:func:`~fpe.training.stacked.batch_order`, so the order matches :class:`~fpe.training.stacked.Trainer`);
+        ``on_epoch(epochs_done)`` as in :meth:`fpe.training.stacked.Trainer.fit`."""
         from tqdm.auto import tqdm
 
         m = self.model
@@ -291,15 +294,18 @@ class ConcatTrainer:
             perm = torch.stack([batch_order(n, g) for g in order_generators])
             if native_epoch is not None:
                 native_epoch(perm)
-                continue
-            for start in range(0, n, self.batch_size):
-                idx = perm[:, start:start + self.batch_size]
-                xb, yb = self.x[rows, idx], self.y[rows, idx]
-                grads = {k: torch.zeros_like(getattr(m, k)) for k in ("w1", "b1", "w2", "b2")}
-                bsz = idx.shape[1]
-                for (a, b), (p, q) in m._chunks(bsz):
-                    m.accumulate_grads(xb[a:b, p:q], yb[a:b, p:q], a, b, seg, bsz, grads)
-                self._adam(grads, seg)
+            else:
+                for start in range(0, n, self.batch_size):
+                    idx = perm[:, start:start + self.batch_size]
+                    xb, yb = self.x[rows, idx], self.y[rows, idx]
+                    grads = {k: torch.zeros_like(getattr(m, k)) for k in ("w1", "b1", "w2", "b2")}
+                    bsz = idx.shape[1]
+                    for (a, b), (p, q) in m._chunks(bsz):
+                        m.accumulate_grads(xb[a:b, p:q], yb[a:b, p:q], a, b, seg, bsz, grads)
+                    self._adam(grads, seg)
+            self.epochs_done += 1
+            if on_epoch is not None:
+                on_epoch(self.epochs_done)
 
     def _native_epoch_fn(self):
         """Checks and constant arguments of the fused C epoch (``fpe/training/_native.c``), prepared once per

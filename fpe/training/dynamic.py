@@ -18,7 +18,7 @@ these controls on this reference trainer.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -104,8 +104,10 @@ class DynamicTrainer(Trainer):
                         state[key][idx] = s
         self.mask_updates += 1
 
-    def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False, desc: str = "train") -> None:
-        """Train ``epochs`` epochs; ``order_generators[s]`` draws dataset ``s``'s minibatch order."""
+    def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False, desc: str = "train",
+            on_epoch: Callable[[int], None] | None = None) -> None:
+        """Train ``epochs`` epochs; ``order_generators[s]`` draws dataset ``s``'s minibatch order;
+        ``on_epoch(epochs_done)`` as in :meth:`fpe.training.stacked.Trainer.fit`."""
         s, n, _ = self.x.shape
         if len(order_generators) != s:
             raise ValueError(f"order_generators needs one generator per dataset ({s}), got {len(order_generators)}")
@@ -137,3 +139,5 @@ class DynamicTrainer(Trainer):
                 model.apply_masks()
                 self.steps_done += 1
             self.epochs_done += 1
+            if on_epoch is not None:
+                on_epoch(self.epochs_done)

@@ -18,7 +18,7 @@ cross-entropy otherwise. The fast trainer of the Boolean chapters is :mod:`fpe.t
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -178,8 +178,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         self.epochs_done = 0
 
-    def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False, desc: str = "train") -> None:
-        """Train ``epochs`` epochs; ``order_generators[s]`` draws dataset ``s``'s minibatch order."""
+    def fit(self, epochs: int, order_generators: Sequence[torch.Generator], *, progress: bool = False, desc: str = "train",
+            on_epoch: Callable[[int], None] | None = None) -> None:
+        """Train ``epochs`` epochs; ``order_generators[s]`` draws dataset ``s``'s minibatch order.
+        ``on_epoch(epochs_done)``, when given, is called after every epoch (e.g. to record a learning
+        curve; it must draw no random numbers and leave the model alone)."""
         s, n, _ = self.x.shape
         if len(order_generators) != s:
             raise ValueError(f"order_generators needs one generator per dataset ({s}), got {len(order_generators)}")
@@ -198,3 +201,5 @@ class Trainer:
                 opt.step()
                 model.apply_masks()
             self.epochs_done += 1
+            if on_epoch is not None:
+                on_epoch(self.epochs_done)
