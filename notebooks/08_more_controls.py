@@ -63,7 +63,7 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 2 seeds, 4 + 4 epochs, m = 8) or "paper" (8 seeds, 500 + 500 epochs, m = 8, 16, 24))
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: 2 seeds, 4 + 4 epochs, m = 8) or "paper" (8 seeds, the paper's 1000 + 1000 epochs, m = 8, 16, 24))
 progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 
 # %% [markdown]

@@ -241,3 +241,12 @@ def test_a_sweep_summary_is_recorded_and_stated_with_its_cells():
     assert e["cells"] == 2 and e["cells_met"] == 1 and e["worst"] == "m=16, h=8" and not e["met"]
     assert "1 of 2 cells met it, the largest gain at m=16, h=8" in r.convergence_text()
     assert "1 of 2 cells met" in "\n".join(convergence_section({"x_test": r.to_dict()}))
+
+
+def test_the_sentence_states_each_rule_when_the_rules_differ():
+    a = {**PlateauRule().check([0, 10, 10.1]), "budget": "2 epochs"}
+    b = {**PlateauRule(window=0.5, tol=1.0).check([0, 10, 10.5]), "budget": "2 epochs"}
+    one = convergence_sentence({"x": a})
+    assert "less than 0.2 points of accuracy gained over the last 20 % of the epochs" in one and "its rule" not in one
+    two = convergence_sentence({"x": a, "y": b})
+    assert "each run's own" in two and "its rule: less than 1 points" in two and "its rule: less than 0.2 points" in two

@@ -18,15 +18,7 @@ FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 WORDNET_SYSTEM = Path("/usr/share/wordnet/data.noun")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No test reads the machine's data directories or cache unless it asks to."""
-    monkeypatch.setenv("FPE_USER_CACHE", str(tmp_path / "usercache"))
-    monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("FPE_DATA_DIR", raising=False)
-    for name in ("FPE_DATA_MIRROR", "FPE_DATA_PINS"):  # set by .ci/offline for the whole `make test`
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
 
 def idx_bytes(arr: np.ndarray) -> bytes:

@@ -28,14 +28,9 @@ SHARED_PACK = Path(os.environ.get("FPE_DATA_DIR") or ROOT.parent / "shared" / "d
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("FPE_USER_CACHE", str(tmp_path / "usercache"))
-    monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
+def isolated(isolated_data, monkeypatch):
+    """tests/conftest.py's isolation, and jobs in this process."""
     monkeypatch.setenv("FPE_JOBS", "1")
-    monkeypatch.delenv("FPE_DATA_DIR", raising=False)
-    for name in ("FPE_DATA_MIRROR", "FPE_DATA_PINS"):  # set by .ci/offline for the whole `make test`
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
 
 
 def jpeg_pack(path: Path, n_train=40, n_test=20, seed=0) -> Path:

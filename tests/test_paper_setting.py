@@ -25,16 +25,7 @@ SYSTEM_DIRS = dict(loaders.SYSTEM_DIRS)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
-    """No test reads the machine's data directories or cache."""
-    monkeypatch.setenv("FPE_USER_CACHE", str(tmp_path / "usercache"))
-    monkeypatch.setenv("FPE_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("FPE_DATA_DIR", raising=False)
-    for name in ("FPE_DATA_MIRROR", "FPE_DATA_PINS"):  # set by .ci/offline for the whole `make test`
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("FPE_IMAGENET_DIR", raising=False)
-    monkeypatch.setattr(loaders, "SYSTEM_DIRS", {})
+pytestmark = pytest.mark.usefixtures("isolated_data")  # tests/conftest.py
 
 
 FINE = ["apple", "bear", "castle", "dolphin", "forest"]

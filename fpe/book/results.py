@@ -386,15 +386,18 @@ def convergence_sentence(entries: dict[str, dict]) -> str:
     :meth:`Results.add_convergence`): which met the plateau rule and which were budget-stopped, with gains."""
     if not entries:
         return "No convergence is recorded."
-    e0 = next(iter(entries.values()))
+    rules = sorted({(e["tol"], e["window"]) for e in entries.values()})
+    rule_text = lambda tol, window: f"less than {tol:g} points of accuracy gained over the last {window * 100:g} % of the epochs"  # noqa: E731
+
     def fmt(n, e):
         where = f"; {e['cells_met']} of {e['cells']} cells met it, the largest gain at {e['worst']}" if "cells" in e else ""
-        return f"{n} ({e['gain']:+.2f} points over the last {e['window_epochs']} of {e['epochs']} epoch{'s' * (e['epochs'] != 1)}{where})"
+        own = f"; its rule: {rule_text(e['tol'], e['window'])}" if len(rules) > 1 else ""
+        return f"{n} ({e['gain']:+.2f} points over the last {e['window_epochs']} of {e['epochs']} epoch{'s' * (e['epochs'] != 1)}{where}{own})"
 
     met = [fmt(n, e) for n, e in entries.items() if e["met"]]
     stopped = [fmt(n, e) for n, e in entries.items() if not e["met"]]
-    out = [f"**Convergence** (the plateau rule: less than {e0['tol']:g} points of accuracy gained over the last "
-           f"{e0['window'] * 100:g} % of the epochs; the budget is fixed, the rule only labels the run):"]
+    stated = rule_text(*rules[0]) if len(rules) == 1 else "each run's own, stated with it"
+    out = [f"**Convergence** (the plateau rule: {stated}; the budget is fixed, the rule only labels the run):"]
     if met:
         out.append(f"met the rule within the budget: {'; '.join(met)}.")
     if stopped:
