@@ -69,7 +69,7 @@ if _in_colab() and not os.environ.get("FPE_ROOT"):
     os.environ["FPE_ROOT"] = DEST
 
 # %% tags=["parameters"]
-profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: small subsets, 3 seeds, 5 + 5 epochs) or "paper" (5 seeds, 25 + 25 epochs))
+profile = "paper"  # @param ["quick", "paper"]  ("quick" (CI: small subsets, 3 seeds, 5 + 5 epochs) or "paper" (10 seeds, 25 + 25 epochs))
 progress = True  # @param {type:"boolean"}  (progress bars for interactive use; the book build turns them off)
 device = "auto"  # @param ["auto", "cpu", "cuda"]  (where the classifiers train: "auto" takes a GPU where there is one)
 setting = "substitute"  # @param ["substitute", "paper"]  ("substitute": the book's offline substitutes; "paper": CLIP ViT-B/32 on CIFAR-100 and ImageNet-100, see below)
@@ -111,7 +111,7 @@ imagenet_dir = ""  # @param {type:"string"}  (setting "paper": your ImageNet fol
 # dominate; CLIP ViT-B/32 took about 0.06 CPU-seconds per image on this book's CPU (measured with random
 # weights, one thread), so embedding CIFAR-100's 60,000 images costs about an hour of one CPU core and
 # ImageNet-100's 135,000 about two and a half hours plus JPEG decoding; a GPU does this in minutes. Embeddings
-# are cached, so only the first run pays. The classifiers then train on all the data (5 seeds, 5 variants,
+# are cached, so only the first run pays. The classifiers then train on all the data (10 seeds, 5 variants,
 # 6 and 10 widths): minutes on a GPU, an hour or more on a CPU. In Colab (a GPU runtime): run
 # `!pip install --no-deps open_clip_torch==3.3.0` in a cell (it is not among the book's requirements),
 # set `setting` in the form above, and run all.
@@ -146,7 +146,7 @@ PROFILES = {
     "quick": dict(seeds=3, epochs=5, fashion_train=2000, fashion_test=2000, fashion_widths=[3, 8],
                   cifar_embed=(400, 200), cifar_train=400, cifar_widths=[2, 16],
                   wordnet_classes=10, wordnet_per_class=40, wordnet_train=None, wordnet_widths=[3, 8]),
-    "paper": dict(seeds=5, epochs=25, fashion_train=5000, fashion_test=None, fashion_widths=[3, 4, 6, 8, 10],
+    "paper": dict(seeds=10, epochs=25, fashion_train=5000, fashion_test=None, fashion_widths=[3, 4, 6, 8, 10],
                   cifar_embed=(8000, 4000), cifar_train=4000, cifar_widths=[2, 4, 8, 16, 32, 64],
                   wordnet_classes=100, wordnet_per_class=100, wordnet_train=None, wordnet_widths=[3, 4, 5, 8, 16]),
 }

@@ -514,7 +514,7 @@ for key in ("dense", FPE_KEY):
 SHOW = ["dense", "dense_dc", "wide_dc", f"clause_a{ALPHA}", f"random_a{ALPHA}", f"rigl_random_a{ALPHA}"]
 fig = learning_curves(both, [(m, H) for m in MS], SHOW, labels={**DC_LABEL, "dense": f"{H}-wide dense",
                                                                f"rigl_random_a{ALPHA}": f"random FPE + RigL, α={ALPHA}"},
-                      converged={k: conv[k]["met"] for k in SHOW})
+                      converged={k: conv[k]["met"] for k in SHOW}, colors=DC_COLOR)
 fig.suptitle(f"Boolean controls: learning curves, mean over {len(SEEDS)} seeds")
 plt.show()
 display(Markdown(results.convergence_text()))

@@ -131,23 +131,28 @@ def accuracy_by_variant(labels: Sequence[str], values: Sequence[Sequence[float]]
 
 
 def learning_curves(run, cells: Sequence[tuple], keys: Sequence[str], *, labels: dict[str, str] | None = None,
-                    converged: dict[str, bool] | None = None, ylabel: str = "test accuracy (%)"):
+                    converged: dict[str, bool] | None = None, colors: dict[str, str] | None = None,
+                    ylabel: str = "test accuracy (%)"):
     """One panel per cell ``(m, h)`` of ``run`` (:class:`fpe.experiments.schedule.Run`): the mean test
     accuracy over seeds of every variant in ``keys`` against the epoch, the dense net from its
     initialisation and each FPE net from its expansion (a dotted line marks it); ``converged[key]``
-    False adds "(budget-stopped)" to the legend."""
-    fig, axes = plt.subplots(1, len(cells), figsize=(4.0 * len(cells) + 0.6, 3.3), constrained_layout=True, squeeze=False)
+    False adds "(budget-stopped)" to the legend (one, below the panels). Colours: ``colors[key]``, else
+    :data:`VARIANT_COLORS`, else the next of matplotlib's cycle; the dense net is drawn on top."""
+    fig, axes = plt.subplots(1, len(cells), figsize=(4.0 * len(cells) + 0.6, 3.6), constrained_layout=True, squeeze=False)
+    cycle = iter(f"C{i}" for i in range(3, 10))
+    col = {k: (colors or {}).get(k) or VARIANT_COLORS.get(k) or next(cycle) for k in keys}
     for ax, (m, h) in zip(axes[0], cells):
         total = max(run[m, h, k].curve_every * (run[m, h, k].curve.shape[1] - 1) for k in keys)
-        for i, k in enumerate(keys):
+        for k in keys:
             cell = run[m, h, k]
             epochs = cell.curve_every * np.arange(cell.curve.shape[1])
             start = total - int(epochs[-1])
             label = (labels or {}).get(k, k) + ("" if (converged or {}).get(k, True) else " (budget-stopped)")
-            ax.plot(start + epochs, cell.curve.double().mean(0).numpy(), lw=1.4, label=label,
-                    color=VARIANT_COLORS.get(k, f"C{i}"))
+            ax.plot(start + epochs, cell.curve.double().mean(0).numpy(), lw=1.4, label=label, color=col[k],
+                    zorder=3 if k == "dense" else 2)
             if start:
                 ax.axvline(start, color="0.6", lw=0.8, ls=":")
         ax.set(title=", ".join(p for p in (f"m={m}" if m is not None else "", f"h={h}") if p), xlabel="epoch", ylabel=ylabel)
-        ax.legend(fontsize=7)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="outside lower center", ncol=min(len(keys), 3), fontsize=8, frameon=False)
     return fig
