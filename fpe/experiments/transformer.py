@@ -21,21 +21,22 @@ companion's version of it **[house]**, sized for a 2-core CPU:
   trains: what fine-tuning the blocks adds). Dropout is off (every module in eval mode), so the
   seed's draws are the only randomness.
 
-Each seed's run is cached on disk (:func:`fpe.runtime.cache.cached`), keyed by the setup and the code of this module.
+Each seed's run is one cached job (:func:`fpe.runtime.jobs.run_jobs`: the seeds run side by side on every core),
+keyed by the setup and the code of this module.
 """
 from __future__ import annotations
 
 import copy
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..runtime.cache import cached
+from ..runtime.jobs import Job, run_jobs
 from ..method.layers import PRUNES, expand_layers
 from ..repro import stream
 from ..method.splits import SPLITS
@@ -272,9 +273,9 @@ def finetune(setup: FinetuneSetup, seeds, *, progress: bool = False, device: str
     variants = ["dense", setup.fpe_key, "head"]
     out = {"seeds": seeds, "variants": variants, **{v: {"test_acc": [], "nonzeros": [], "losses": [],
                                                          "test_curve": [], "seconds": []} for v in variants}}
-    for seed in seeds:
-        r = cached("transformer/finetune", {**asdict(setup), "seed": seed, "task": TASK, "device": torch.device(device).type},
-                   lambda seed=seed: _finetune_seed(setup, seed, progress, torch.device(device)), module=__name__)
+    jobs = [Job("transformer/finetune", {**asdict(setup), "seed": seed, "task": TASK, "device": torch.device(device).type},
+                partial(_finetune_seed, setup, seed, progress, torch.device(device)), module=__name__) for seed in seeds]
+    for r in run_jobs(jobs, progress=progress, desc="fine-tune seeds"):
         for v in variants:
             for k in out[v]:
                 out[v][k].append(r[v][k])
