@@ -309,6 +309,10 @@ class Results:
         if not isinstance(budget, str) or not budget:
             raise ValueError(f"budget must be a non-empty string, got {budget!r}")
         entry = {k: cast(check[k]) for k, cast in {**need, **optional}.items() if k in check}
+        # accuracies are sums of a few items' shares: a gain of exactly tol can come out of the float
+        # arithmetic as 0.19999999999999574; rounded, it is no plateau (met needs gain < tol)
+        entry["gain"] = round(entry["gain"], 9)
+        entry["met"] = entry["met"] and entry["gain"] < entry["tol"]
         self.convergence[name] = {**entry, "budget": budget}
         return self.convergence[name]
 

@@ -57,6 +57,6 @@ class PlateauRule:
             raise ValueError("curve must hold finite accuracies")
         epochs = len(vals) - 1
         k = max(1, math.ceil(self.window * epochs - 1e-9))  # 0.2 * 10 is 2, not 3 after float rounding
-        gain = round(vals[-1] - vals[-1 - k], 9)  # a gain of exactly tol is no plateau, whatever the float rounding
+        gain = vals[-1] - vals[-1 - k]
         return {"met": bool(gain < self.tol), "gain": gain, "epochs": epochs, "window_epochs": k,
                 "tol": float(self.tol), "window": float(self.window)}
