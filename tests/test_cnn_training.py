@@ -148,3 +148,52 @@ def test_bad_arguments_raise_named_errors():
         evaluate(models, x, y, chunk=0)
     with pytest.raises(ValueError, match="width"):
         backbone_cnn(0, image_size=8)
+
+
+# --- the chapter's runner (fpe.experiments.cnn.run_cnn) ---
+
+def test_image_tensors_pads_grey_images_and_pools_colour_ones():
+    import numpy as np
+
+    from fpe.experiments.cnn import image_tensors
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    xtr, ytr, xte, yte = image_tensors(grey, np.arange(40) % 10, grey[:10], np.arange(10), n_train=30, image_size=16)
+    assert xtr.shape == (30, 1, 16, 16) and xte.shape == (10, 1, 16, 16) and ytr.dtype == torch.long
+    assert abs(float(xtr.mean())) < 1e-5 and abs(float(xtr.std()) - 1) < 1e-3  # normalised by the subset
+    colour = rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8)
+    x = image_tensors(colour, np.zeros(12), colour, np.zeros(12), n_train=12, image_size=16)[0]
+    t = torch.from_numpy(colour).permute(0, 3, 1, 2).float() / 255
+    want = torch.nn.functional.avg_pool2d(t, 2)
+    want = (want - want.mean((0, 2, 3), keepdim=True)) / want.std((0, 2, 3), keepdim=True)
+    assert x.shape == (12, 3, 16, 16) and torch.allclose(x, want, atol=1e-5)  # the subset of all 12 is sorted: same order
+    with pytest.raises(ValueError, match="image_size"):
+        image_tensors(grey, np.zeros(40), grey, np.zeros(40), n_train=30, image_size=14)
+
+
+def test_run_cnn_variants_and_seed_chunks(monkeypatch):
+    """Every (place, alpha) variant keeps the dense non-zero count, and cutting the seeds into other
+    chunks (other jobs) changes no number beyond float tolerance."""
+    from fpe.experiments.cnn import CNNSetup, run_cnn
+
+    monkeypatch.setenv("FPE_CACHE", "0")
+    monkeypatch.setenv("FPE_JOBS", "1")
+    g = gen(3)
+    x, y = torch.randn(64, 1, 8, 8, generator=g), torch.randint(0, 10, (64,), generator=g)
+    setup = CNNSetup(n_train=64, image_size=8, warmup_epochs=1, post_epochs=1, batch_size=32)
+    kw = dict(tag="test", variants=[("head", 2), ("head", 4), ("channel", 2)])
+    a = run_cnn(setup, [2, 4], [0, 1, 2], (x, y, x, y), seed_chunk=2, **kw)
+    b = run_cnn(setup, [2, 4], [0, 1, 2], (x, y, x, y), seed_chunk=1, **kw)
+    for v in ("dense", "head_a2", "head_a4", "channel_a2"):
+        for w in (2, 4):
+            assert a[v][w].shape == (3,) and torch.allclose(a[v][w], b[v][w], atol=2 * 100 / 64)
+            assert torch.allclose(a["curves"][v][w]["loss"], b["curves"][v][w]["loss"], atol=1e-4)
+            if v != "dense":
+                assert torch.equal(a["nonzeros"][v, w], a["nonzeros"]["dense", w])
+                assert a["curves"][v][w]["acc"].shape == (3, 2)
+    assert a["curves"]["dense"][2]["acc"].shape == (3, 3)
+    with pytest.raises(ValueError, match="variants"):
+        run_cnn(setup, [2], [0], (x, y, x, y), tag="test", variants=[("tail", 2)])
+    with pytest.raises(ValueError, match="seed_chunk"):
+        run_cnn(setup, [2], [0], (x, y, x, y), tag="test", seed_chunk=0)

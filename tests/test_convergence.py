@@ -92,7 +92,8 @@ def test_recorded_convergence_follows_the_rule():
             assert 1 <= e["window_epochs"] <= e["epochs"] and 0 < e["window"] <= 1 and e["tol"] > 0
 
 
-@pytest.mark.parametrize("nb, names", [("09_cnn", lambda d: [f"dense_w{w}" for w in d["meta"]["widths"]]),
+@pytest.mark.parametrize("nb, names", [("09_cnn", lambda d: [f"dense_{k}_w{w}" for k in d["meta"]["data_keys"]
+                                                                  for w in d["meta"]["widths"]]),
                                        ("10_transformer", lambda d: ["dense"])])
 def test_budget_chapters_record_every_dense_baseline(nb, names):
     """Every quick result of 09/10 (and a paper result computed by the current code) labels each dense baseline."""

@@ -205,8 +205,8 @@ def test_the_chapters_take_the_key_and_label_from_the_data():
     ch05 = (ROOT / "notebooks" / "05_real_data.py").read_text()
     ch09 = (ROOT / "notebooks" / "09_cnn.py").read_text()
     assert "SEEDS = seeds(cfg[\"seeds\"])" in ch05 and "list(range(cfg[\"seeds\"]))" not in ch05  # held-out seeds
-    assert 'tag="cifar10"' not in ch09 and ch09.count("tag=ds.data_key") == 2
-    assert "(JPEG copy) for" not in ch09 and 'substitute=f"{ds.name} for' in ch09
+    assert 'tag="cifar10"' not in ch09 and "tag=ds.data_key" in ch09 and "tag=DATA[CUT_D][0].data_key" in ch09
+    assert "(JPEG copy) for" not in ch09 and "NAME = {d: DATA[d][0].name for d in DATA}" in ch09
 
 
 @pytest.mark.skipif(not SHARED_PACK.is_file(), reason="the JPEG copy (../shared/data/cifar10-jpeg.npz) is not here")

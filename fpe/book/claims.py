@@ -53,7 +53,7 @@ FAMILIES = {  # notebook and id prefix
 }
 DIRECTIONS = {  # (notebook, id prefix, baseline, sign the paper states): numbers without a paper value
     "clause": [("03_load_sweeps", "fold_cosine_", 1.0, -1)],  # Figure 3: the cosine fold change stays below 1
-    "realdata": [("07_deep_mlp", "rel_h", 0.0, +1), ("09_cnn", "head_rel_w", 0.0, +1), ("09_cnn", "channel_rel_w", 0.0, +1)],
+    "realdata": [("07_deep_mlp", "rel_h", 0.0, +1), ("09_cnn", "head_rel_", 0.0, +1), ("09_cnn", "channel_rel_", 0.0, +1)],
 }
 FIGURE = {"clause": "02_headline", "random": "03_load_sweeps", "load": "03_heat_maps", "realdata": "05_real_data",
           "cost": "06_cost", "theory": "04_theory"}
@@ -104,8 +104,9 @@ PANELS = [
      "tested as a null (equivalence within 1 point) on substitutes and a subset; chapter 07 repeats it on the deep MLPs"),
     ("Inference cost (claim 5)", "06_cost", [""], 0, "the paper gives no number; measured here"),
     ("Later version: CNN backbone trained jointly (FPE in the head; channel FPE)", "09_cnn", ["head_", "channel_", "small_minus_large_"], 0,
-     "substitute: a small CNN on CIFAR-10 (no CIFAR-100 copy), cut to 10k images at 16x16 and 6 + 6 epochs; later-version "
-     "claims without public numbers: tested for direction (carried by the real-data claim), not compared"),
+     "substitute: a small CNN on CIFAR-10 (no CIFAR-100 copy) and FashionMNIST, cut to 10k images at 16x16 and 6 + 6 epochs, "
+     "head FPE at alpha 2 and 4, channel FPE at alpha 2; later-version claims without public numbers: tested for direction "
+     "(carried by the real-data claim), not compared"),
     ("Later version: alpha sweep, split timing, what a wider dense net buys (Boolean task)", "08_controls", ["alpha_", "timing_", "wide_", "match_"],
      0, "later-version claims without public numbers: tested for direction, not compared"),
     ("Later version: DropConnect, overlapping children, moving masks, classes per neuron", "08_more_controls",
