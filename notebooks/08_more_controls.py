@@ -99,6 +99,16 @@ progress = True  # @param {type:"boolean"}  (progress bars for interactive use; 
 # narrow net is the baseline itself, so any rate lowers its expected count) and continues from the
 # warm-up with its own Adam state, like the dense baseline.
 #
+# **[house] DropConnect's rate, chosen by a dense-only rule.** The wide net at keep `1 / alpha` is
+# the budget's extreme; the rate is otherwise free. So a third DropConnect net (`wide_dc_tuned`) has
+# `n` hidden units, `h < n <= alpha * h`, and keep rate `h / n` (the same expected count), initialised
+# the same way (parent `j` copied `n // h` times, once more for the first `n % h` parents), with `n`
+# chosen per clause count by `fpe.experiments.controls.choose_dc_width`: on `CAL_SEEDS` calibration
+# seeds (their own data; no reported number uses them), the nets at `n` in `DC_WIDTHS` train with
+# DropConnect and no FPE net is trained; the `n` with the highest mean test accuracy wins (`n = h`,
+# keep 1, is shown as the reference without DropConnect and cannot win). The chosen rate is the one
+# every other house default was chosen by: dense-only evidence on seeds that are never reported.
+#
 # **[house] Overlap.** Child `c` of a parent first gets its share of the ordinary random split (the
 # same draws), then `round(r * n_other)` of the inputs of its siblings' shares, at random
 # (`fpe.method.sparsity.overlap_assignment`); children copy the parent's weights on their inputs and its
@@ -135,7 +145,7 @@ from IPython.display import Markdown, display
 from fpe.book.results import Results
 from fpe.datasets.features import wordnet_features
 from fpe.experiments.boolean import BooleanSetup
-from fpe.experiments.controls import boolean_control_keys, boolean_controls, classes_sweep
+from fpe.experiments.controls import boolean_control_keys, boolean_controls, choose_dc_width, classes_sweep
 from fpe.experiments.schedule import DENSE, Schedule, Variant, convergence_summary
 from fpe.metrics import benjamini_hochberg, mean_std, paired_pvalue, relative_improvement
 from fpe.book.plot import color, learning_curves, use_style
@@ -144,21 +154,23 @@ from fpe.repro import seeds, set_determinism
 use_style()  # the book's figure style (fpe.book.plot)
 
 PROFILES = {
-    "quick": dict(seeds=2, epochs=4, ms=[8], cut_epochs=8, wn_classes=10, wn_per_class=40, class_counts=[5, 10],
+    "quick": dict(seeds=2, cal_seeds=2, epochs=4, ms=[8], cut_epochs=8, wn_classes=10, wn_per_class=40, class_counts=[5, 10],
                   widths=[2, 4], wn_seeds=2, wn_epochs=5, every=4),
-    "paper": dict(seeds=8, epochs=1000, ms=[8, 16, 24], cut_epochs=None, wn_classes=100, wn_per_class=100,
+    "paper": dict(seeds=8, cal_seeds=3, epochs=1000, ms=[8, 16, 24], cut_epochs=None, wn_classes=100, wn_per_class=100,
                   class_counts=[10, 25, 50, 100], widths=[2, 4, 8, 16], wn_seeds=8, wn_epochs=25, every=100),
 }
 if profile not in PROFILES:
     raise ValueError(f"profile must be one of {sorted(PROFILES)}, got {profile!r}")
 cfg = PROFILES[profile]
 SEEDS = seeds(cfg["seeds"])  # held out: the calibration chapter never saw these seeds
+CAL_SEEDS = seeds(cfg["cal_seeds"], "calibration")  # DropConnect's rate is chosen on these; never reported
 WN_SEEDS = seeds(cfg["wn_seeds"])
 THREADS = set_determinism()
 EPOCHS = cfg["epochs"]  # per phase
 H, ALPHA, MS = 8, 2, cfg["ms"]
 SPLITS = ("clause", "random")
 NARROW_KEEP = 0.8
+DC_WIDTHS = [H + H * j // 4 for j in range(5)]  # 8, 10, 12, 14, 16: keep 1, 0.8, 0.67, 0.57, 0.5
 OVERLAPS = [0.0, 0.25, 0.5, 1.0]
 EVERY, FRACTION, STOP = cfg["every"], 0.2, 0.75  # quick moves its masks every 4 steps (it has only 32)
 METHODS = ("set", "rigl")
@@ -186,6 +198,33 @@ def direction(mean, q, sign=1):
 
 
 # %% [markdown]
+# ## Choose DropConnect's rate on calibration seeds
+#
+# One `boolean_controls` call with `only_dropconnect`: the dense warm-up, then the DropConnect nets
+# at every width of `DC_WIDTHS`, on the calibration seeds, at every clause count; test accuracy
+# (mean ± std over the calibration seeds) and the width the rule picks.
+
+# %%
+t = time.perf_counter()
+cal_out = boolean_controls([(setup, m) for m in MS], CAL_SEEDS, alpha=ALPHA, narrow_keep=NARROW_KEEP, overlaps=OVERLAPS[1:],
+                           every=EVERY, fraction=FRACTION, stop_fraction=STOP, dc_widths=DC_WIDTHS, only_dropconnect=True,
+                           progress=progress)
+timings["calibrate_dropconnect"] = time.perf_counter() - t
+cal_runs = {m: r for m, (r, _) in zip(MS, cal_out)}
+CHOSEN = {m: choose_dc_width(cal_runs[m], m, H, DC_WIDTHS) for m in MS}
+rows = ["| m | " + " | ".join(f"n={n} (keep {H / n:.2f})" for n in DC_WIDTHS) + " | dense (own Adam) | chosen n |",
+        "|---|" + "---|" * len(DC_WIDTHS) + "---|---|"]
+for m in MS:
+    cells_ = [cal_runs[m][m, H, f"wide_dc_w{n}"].test_acc for n in DC_WIDTHS]
+    for n, a_ in zip(DC_WIDTHS, cells_):
+        results.add(f"dc_calibration_acc_n{n}_m{m}", a_.numpy(),
+                    label=f"DropConnect calibration (seeds {CAL_SEEDS}): test accuracy of the {n}-wide net at keep {H / n:.3g}, m={m}, h={H}")
+    d_ = cal_runs[m][m, H, "dense"].test_acc
+    rows.append(f"| {m} | " + " | ".join(f"{a_.mean():.1f} ± {a_.std():.1f}" for a_ in cells_) + f" | {d_.mean():.1f} ± {d_.std():.1f} | "
+                f"**{CHOSEN[m]}** (keep {H / CHOSEN[m]:.2f}) |")
+display(Markdown("\n".join(rows) + f"\n\nMean ± std over {len(CAL_SEEDS)} calibration seeds, test accuracy (%) after {EPOCHS} + {EPOCHS} epochs."))
+
+# %% [markdown]
 # ## Train the Boolean controls
 #
 # One `fpe.experiments.controls.boolean_controls` call: per clause count one cached job (run on every
@@ -197,8 +236,9 @@ def direction(mean, q, sign=1):
 t = time.perf_counter()
 CUT_EPOCHS = cfg["cut_epochs"]
 cells = [(setup, m) for m in MS] + ([(BooleanSetup(h=H, warmup_epochs=CUT_EPOCHS, post_epochs=CUT_EPOCHS), CUT_M)] if CUT_EPOCHS else [])
+DC_TRAINED = sorted(set(CHOSEN.values()))  # every chosen width, at every clause count (one stack per cell)
 out = boolean_controls(cells, SEEDS, alpha=ALPHA, narrow_keep=NARROW_KEEP, overlaps=OVERLAPS[1:], every=EVERY, fraction=FRACTION,
-                       stop_fraction=STOP, progress=progress)
+                       stop_fraction=STOP, dc_widths=DC_TRAINED, progress=progress)
 runs, infos = {m: r for m, (r, _) in zip(MS, out)}, {m: i for m, (_, i) in zip(MS, out)}
 run_cut, info_cut = out[-1] if CUT_EPOCHS else (None, None)
 timings["train_boolean"] = time.perf_counter() - t
@@ -207,6 +247,8 @@ for m in MS:
     for key in ["dense", f"clause_a{ALPHA}", f"random_a{ALPHA}"] + [f"overlap_r{r:g}" for r in OVERLAPS[1:]]:
         assert (runs[m][m, H, key].nonzeros == n_dense).all(), f"{key} keeps the dense count"
     assert infos[m]["wide_keep"] * infos[m]["n_wide"] == n_dense, "DropConnect keeps the dense count in expectation"
+    n = CHOSEN[m]
+    assert abs(infos[m]["dc_keeps"][f"wide_dc_w{n}"] * (n * (setup.k * m + 1)) - n_dense) < 1e-9, "so does the chosen rate"
 rows = ["| m | dense non-zeros | wide net weights | DropConnect keep rate (wide) | mask updates (moving masks) |", "|---|---|---|---|---|"]
 for m in MS:
     i = infos[m]
@@ -215,12 +257,17 @@ display(Markdown("\n".join(rows)))
 print({k: f"{s:.0f} s" for k, s in timings.items()}, "(0 if cached)")
 
 
+def key_at(m, key):
+    """The run's key of a variant: ``wide_dc_tuned`` is the DropConnect net of the width chosen at ``m``."""
+    return f"wide_dc_w{CHOSEN[m]}" if key == "wide_dc_tuned" else key
+
+
 def rel(run, m, key):
-    return relative_improvement(run[m, H, key].test_acc.numpy(), run[m, H, "dense"].test_acc.numpy())
+    return relative_improvement(run[m, H, key_at(m, key)].test_acc.numpy(), run[m, H, "dense"].test_acc.numpy())
 
 
 def acc(run, m, key):
-    return run[m, H, key].test_acc.numpy()
+    return run[m, H, key_at(m, key)].test_acc.numpy()
 
 
 for m in MS:
@@ -231,17 +278,22 @@ for m in MS:
 #
 # Relative improvement over the narrow dense net (mean ± std over seeds) of FPE (clause and random
 # splits, fixed masks), the `alpha`-wide dense net with DropConnect at the same expected non-zero
-# count, and the narrow net with DropConnect at keep rate 0.8.
+# count, the DropConnect net whose width and rate were chosen on the calibration seeds (same expected
+# count), and the narrow net with DropConnect at keep rate 0.8.
 
 # %% tags=["finding"]
-DC_KEYS = [f"clause_a{ALPHA}", f"random_a{ALPHA}", "wide_dc", "dense_dc"]
+DC_KEYS = [f"clause_a{ALPHA}", f"random_a{ALPHA}", "wide_dc", "wide_dc_tuned", "dense_dc"]
 DC_LABEL = {f"clause_a{ALPHA}": f"clause FPE, α={ALPHA}", f"random_a{ALPHA}": f"random FPE, α={ALPHA}",
-            "wide_dc": f"{ALPHA * H}-wide dense + DropConnect (keep 1/{ALPHA})", "dense_dc": f"{H}-wide dense + DropConnect (keep {NARROW_KEEP})"}
-DC_COLOR = {f"clause_a{ALPHA}": color(f"clause_a{ALPHA}"), f"random_a{ALPHA}": color(f"random_a{ALPHA}"), "wide_dc": "0.35", "dense_dc": "0.65"}
+            "wide_dc": f"{ALPHA * H}-wide dense + DropConnect (keep 1/{ALPHA})",
+            "wide_dc_tuned": "wider dense + DropConnect, rate chosen on calibration seeds (n = "
+                             + ", ".join(f"{CHOSEN[m]} at m={m}" for m in MS) + ")",
+            "dense_dc": f"{H}-wide dense + DropConnect (keep {NARROW_KEEP})"}
+DC_COLOR = {f"clause_a{ALPHA}": color(f"clause_a{ALPHA}"), f"random_a{ALPHA}": color(f"random_a{ALPHA}"), "wide_dc": "0.35",
+            "wide_dc_tuned": "#8e44ad", "dense_dc": "0.65"}
 fig, ax = plt.subplots(figsize=(7.5, 4), constrained_layout=True)
 for j, key in enumerate(DC_KEYS):
     mean, std = np.array([mean_std(rel(runs[m], m, key)) for m in MS]).T
-    ax.errorbar(np.array(MS) + (j - 1.5) * 0.4, mean, yerr=std, marker="o", ms=4, capsize=3, color=DC_COLOR[key], label=DC_LABEL[key])
+    ax.errorbar(np.array(MS) + (j - 2) * 0.35, mean, yerr=std, marker="o", ms=4, capsize=3, color=DC_COLOR[key], label=DC_LABEL[key])
 ax.axhline(0, color="0.5", lw=0.8)
 ax.set(xticks=MS, xlabel="clauses m", ylabel="relative improvement over dense (%)",
        title=f"FPE against DropConnect at the same non-zero budget, h = {H} ({len(SEEDS)} seeds, mean ± std)")
@@ -256,7 +308,7 @@ plt.show()
 # better; "not significant" is consistent with "as well", and "reversed" contradicts the claim.
 
 # %%
-hyp_dc = [(s, dc, m) for s in SPLITS for dc in ("wide_dc", "dense_dc") for m in MS]
+hyp_dc = [(s, dc, m) for s in SPLITS for dc in ("wide_dc", "wide_dc_tuned", "dense_dc") for m in MS]
 diff_dc = {k: acc(runs[k[2]], k[2], f"{k[0]}_a{ALPHA}") - acc(runs[k[2]], k[2], k[1]) for k in hyp_dc}
 p_dc = {k: paired_pvalue(acc(runs[k[2]], k[2], f"{k[0]}_a{ALPHA}"), acc(runs[k[2]], k[2], k[1])) for k in hyp_dc}
 q_dc = dict(zip(hyp_dc, benjamini_hochberg([p_dc[k] for k in hyp_dc])))
@@ -504,7 +556,7 @@ display(Markdown("\n".join(rows)))
 both = runs[MS[0]]
 for m in MS[1:]:
     both = both.merged(runs[m])
-KEYS = boolean_control_keys(ALPHA, OVERLAPS[1:])
+KEYS = boolean_control_keys(ALPHA, OVERLAPS[1:], DC_TRAINED)
 conv = results.add_run_convergence(both, KEYS, prefix="Boolean controls: ", budget=f"{EPOCHS} + {EPOCHS} epochs")
 if run_cut is not None:
     results.add_run_convergence(run_cut, KEYS, prefix=f"cut check, m={CUT_M}: ", budget=f"{CUT_EPOCHS} + {CUT_EPOCHS} epochs")
@@ -527,7 +579,7 @@ timings["total_notebook"] = time.perf_counter() - T_START
 CPU = time.process_time() - CPU_START
 results.add_timings(timings)  # with the latest run from an empty cache
 results.add("seconds_cpu_this_run", [CPU], unit="s", checked=False, label="CPU time of the kernel for this run (s; cached parts and jobs run in worker processes cost nothing here)")
-BOOL_CPU = sum(i["cpu_seconds"] for i in [*infos.values(), *([info_cut] if info_cut else [])])
+BOOL_CPU = sum(i["cpu_seconds"] for i in [*infos.values(), *([info_cut] if info_cut else []), *(i for _, i in cal_out)])
 results.add("seconds_cpu_boolean_jobs", [BOOL_CPU], unit="s", checked=False,
             label="CPU time of the Boolean jobs when they were computed (s, wherever they ran; cached with them)")
 
@@ -557,7 +609,12 @@ distinguishable in {n_of(dir_dc, 'not significant')}; so the paper's "as well or
 {"contradicted" if n_of(dir_dc, 'reversed') else "not contradicted"} here{"" if not n_of(dir_dc, 'reversed') else " in " + str(n_of(dir_dc, 'reversed')) + " comparisons"}.
 Against the {ALPHA * H}-wide net with DropConnect at the same expected count alone: FPE better in
 {sum(1 for k in hyp_dc if k[1] == 'wide_dc' and dir_dc[k] == 'holds')} of {sum(1 for k in hyp_dc if k[1] == 'wide_dc')}, worse in
-{sum(1 for k in hyp_dc if k[1] == 'wide_dc' and dir_dc[k] == 'reversed')}.
+{sum(1 for k in hyp_dc if k[1] == 'wide_dc' and dir_dc[k] == 'reversed')}. Against the DropConnect net whose rate the dense-only rule chose
+on {len(CAL_SEEDS)} calibration seeds ({", ".join(f"n = {CHOSEN[m]}, keep {H / CHOSEN[m]:.2f} at m={m}" for m in MS)}): FPE better in
+{sum(1 for k in hyp_dc if k[1] == 'wide_dc_tuned' and dir_dc[k] == 'holds')} of {sum(1 for k in hyp_dc if k[1] == 'wide_dc_tuned')}, worse in
+{sum(1 for k in hyp_dc if k[1] == 'wide_dc_tuned' and dir_dc[k] == 'reversed')}. Is that net a strawman? Its relative improvement over dense is
+{"; ".join(f"{rel(runs[m], m, 'wide_dc_tuned').mean():+.1f} ± {rel(runs[m], m, 'wide_dc_tuned').std(ddof=1):.1f} % at m={m}" for m in MS)},
+against {"; ".join(f"{rel(runs[m], m, 'wide_dc').mean():+.1f} % at m={m}" for m in MS)} for the {ALPHA * H}-wide net at keep 1/{ALPHA}.
 
 **Control 2, overlapping children** (later version: clearly worse than disjoint). Disjoint minus overlapping, in points:
 {fmt(hyp_ov, diff_ov, q_ov, lambda k: f"r={k[0]:g} m={k[1]}")}. Disjoint is significantly better in {n_of(dir_ov, 'holds')} of
@@ -599,7 +656,8 @@ display(Markdown(SUMMARY))
 # %%
 results.meta.update(summary=SUMMARY)  # the findings page quotes it
 results.meta.update(setup={**setup.__dict__}, seeds=SEEDS, wordnet_seeds=WN_SEEDS, profile_config=cfg, hidden=H, alpha=ALPHA, clauses=MS,
-                    narrow_keep=NARROW_KEEP, overlaps=OVERLAPS, regrow=dict(every=EVERY, fraction=FRACTION, stop_fraction=STOP),
+                    narrow_keep=NARROW_KEEP, overlaps=OVERLAPS, calibration_seeds=CAL_SEEDS, dc_widths=DC_WIDTHS,
+                    dc_chosen={str(m): n for m, n in CHOSEN.items()}, regrow=dict(every=EVERY, fraction=FRACTION, stop_fraction=STOP),
                     boolean_info={str(m): infos[m] for m in MS}, class_counts=CLASS_COUNTS, widths=WIDTHS, threads=THREADS,
                     timings=timings, cpu_seconds=CPU, trainer="reference (fpe.training.dynamic.DynamicTrainer) for every Boolean model",
                     significance="scipy.stats.ttest_rel, two-sided (one-sample on per-seed slopes in control 4); Benjamini-Hochberg over each control's tests")

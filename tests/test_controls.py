@@ -147,6 +147,34 @@ def test_boolean_controls_runs_every_variant_at_the_budget():
             assert (nnz == n_dense).all(), key
 
 
+def test_wide_copies_compute_the_warm_function_and_keep_the_budget():
+    """Every DropConnect width h <= n <= alpha*h starts from the warm net's function, pads to alpha*h with
+    masked-out units, and its keep rate h/n makes the expected count the dense count; a run with
+    only_dropconnect trains the narrow pair and those widths alone."""
+    from fpe.experiments.controls import _wide_copy
+
+    g = torch.Generator().manual_seed(0)
+    w1, b1, w2 = torch.randn(8, 16, generator=g), torch.randn(8, generator=g), torch.randn(1, 8, generator=g)
+    x = torch.randn(32, 16, generator=g)
+    want = torch.relu(x @ w1.T + b1) @ w2.T
+    for n in (8, 9, 12, 15, 16):
+        ws, bb, ms = _wide_copy(w1, b1, w2, 8, n, 2)
+        assert ws[0].shape == (16, 16) and ws[1].shape == (1, 16) and bb.shape == (16,)
+        assert int(ms[0].sum()) == 16 * n and int(ms[1].sum()) == n and not ws[0][n:].any() and not ws[1][:, n:].any()
+        assert torch.allclose(torch.relu(x @ ws[0].T + bb) @ ws[1].T, want, atol=1e-5), n
+    setup = BooleanSetup(n_train=256, n_test=256, warmup_epochs=2, post_epochs=2, batch_size=64)
+    [(run, info)] = boolean_controls([(setup, 4)], [0, 1], dc_widths=[8, 12, 16], only_dropconnect=True, use_cache=False)
+    assert sorted(k for (_, _, k) in run.cells) == sorted(["dense", "dense_dc", "wide_dc_w8", "wide_dc_w12", "wide_dc_w16"])
+    assert info["dc_keeps"] == {"wide_dc_w8": 1.0, "wide_dc_w12": 8 / 12, "wide_dc_w16": 0.5}
+    for n in (8, 12, 16):
+        assert (run[4, 8, f"wide_dc_w{n}"].nonzeros == (16 + 1) * n).all()  # the test-time net: all its n units
+        assert info["dc_keeps"][f"wide_dc_w{n}"] * (16 * n + n) == info["n_dense"]
+    with pytest.raises(ValueError, match="dc_widths"):
+        boolean_controls([(setup, 4)], [0], dc_widths=[17], use_cache=False)
+    with pytest.raises(ValueError, match="only_dropconnect"):
+        boolean_controls([(setup, 4)], [0], only_dropconnect=True, use_cache=False)
+
+
 def test_class_subset_keeps_the_largest_classes():
     f = Features("x", torch.randn(30, 3), torch.arange(30) % 5, torch.randn(10, 3), torch.arange(10) % 5, list("abcde"))
     s = class_subset(f, 3)

@@ -10,7 +10,9 @@ variants after the warm-up, all on the reference trainer with :class:`fpe.traini
 - ``wide_dc``: the ``alpha``-wide dense net (each parent copied ``alpha`` times with its incoming
   weights whole and its outgoing weights divided by ``alpha``, so it computes the warm net's function)
   trained with DropConnect at the keep rate that makes the expected non-zero count the dense count
-  (:func:`fpe.method.sparsity.dropconnect_keep`);
+  (:func:`fpe.method.sparsity.dropconnect_keep`); ``wide_dc_w{n}``, on request: the same at ``n``
+  hidden units, ``h <= n <= alpha * h`` (parent ``j`` copied ``n // h`` times, once more for the first
+  ``n % h`` parents; keep rate ``h / n``), the family a DropConnect rate is chosen from;
 - ``clause_a{alpha}``, ``random_a{alpha}``: FPE with fixed masks (the house split streams);
 - ``overlap_r{r}``: random FPE with children overlapping by ``r`` (:func:`fpe.method.sparsity.overlap_expand`,
   drawn from the random split's stream, so ``r = 0`` is ``random_a{alpha}`` itself);
@@ -44,15 +46,30 @@ from .boolean import BooleanSetup, boolean_data, task_tag
 from .realdata import sweep
 from .schedule import Cell, CurveRecorder, Run, Schedule, Variant, curve_stride
 
-__all__ = ["boolean_controls", "boolean_control_keys", "class_subset", "classes_sweep"]
+__all__ = ["boolean_controls", "boolean_control_keys", "choose_dc_width", "class_subset", "classes_sweep"]
 
 
-def boolean_control_keys(alpha: int, overlaps: Sequence[float]) -> list[str]:
-    """The variant keys of :func:`boolean_controls`, in order."""
+def boolean_control_keys(alpha: int, overlaps: Sequence[float], dc_widths: Sequence[int] = ()) -> list[str]:
+    """The variant keys of :func:`boolean_controls`, in order (``dc_widths``: the ``wide_dc_w{n}`` variants)."""
     keys = ["dense", "dense_dc", "wide_dc", f"clause_a{alpha}", f"random_a{alpha}"]
     keys += [f"overlap_r{r:g}" for r in overlaps if r != 0]
     keys += [f"{meth}_{s}_a{alpha}" for s in ("clause", "random") for meth in ("set", "rigl")]
-    return keys
+    return keys + [f"wide_dc_w{n}" for n in dc_widths]
+
+
+def _wide_copy(w1, b1, w2, h: int, n: int, alpha: int):
+    """The warm net ``(w1, b1, w2)`` with ``h`` hidden units as an ``n``-unit net that computes the same
+    function (parent ``j`` copied ``n // h`` times, once more for ``j < n % h``; incoming weights whole,
+    outgoing weights divided by the copy count), padded with masked-out units to ``alpha * h`` so that
+    every width shares one stack. Returns ``ws, b1, ms``."""
+    counts = torch.full((h,), n // h, dtype=torch.long) + (torch.arange(h) < n % h)
+    per_unit = counts.repeat_interleave(counts).to(w2.dtype)
+    pad = alpha * h - n
+    ws = [torch.cat([w1.repeat_interleave(counts, 0), w1.new_zeros(pad, w1.shape[1])]),
+          torch.cat([w2.repeat_interleave(counts, 1) / per_unit, w2.new_zeros(w2.shape[0], pad)], 1)]
+    ms = [torch.cat([torch.ones(n, w1.shape[1]), torch.zeros(pad, w1.shape[1])]).to(w1.dtype),
+          torch.cat([torch.ones(w2.shape[0], n), torch.zeros(w2.shape[0], pad)], 1).to(w2.dtype)]
+    return ws, torch.cat([b1.repeat_interleave(counts), b1.new_zeros(pad)]), ms
 
 
 def _check(name, value, low, high=None, integer=False):
@@ -63,7 +80,7 @@ def _check(name, value, low, high=None, integer=False):
 
 
 def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_keep: float, overlaps: list[float],
-             every: int, fraction: float, stop_fraction: float, progress: bool) -> dict:
+             every: int, fraction: float, stop_fraction: float, progress: bool, keys: list[str]) -> dict:
     cpu0 = time.process_time()
     st = replace(setup, m=m)
     h, k, tag = setup.h, setup.k, task_tag(m)
@@ -83,11 +100,11 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
     warm = narrow.to_sequentials()[:n_seeds]
 
     # the wide stack: every post-split variant of every seed
-    keys = boolean_control_keys(alpha, overlaps)[2:]
     models_w, models_b, models_m, index, methods, keeps, inst_keys = [], [], [], [], [], [], []
     n_dense = sizes[0] * h + h
     n_wide = sizes[0] * alpha * h + alpha * h
     wide_keep = dropconnect_keep(n_dense, n_wide)
+    dc_keeps = {}
     for key in keys:
         for i, sd in enumerate(seeds):
             lin1, lin2 = warm[i][0], warm[i][2]
@@ -98,6 +115,11 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
                 bs = [b1.repeat_interleave(alpha), b2]
                 ms = [torch.ones_like(ws[0]), torch.ones_like(ws[1])]
                 keep = wide_keep
+            elif key.startswith("wide_dc_w"):
+                n = int(key[len("wide_dc_w"):])
+                ws, bs1, ms = _wide_copy(w1, b1, w2, h, n, alpha)
+                bs = [bs1, b2]
+                keep = dc_keeps[key] = dropconnect_keep(n_dense, sizes[0] * n + n)
             elif key.startswith("overlap_r"):
                 r = float(key[len("overlap_r"):])
                 ws, bs1, ms = overlap_expand(w1, b1, w2, alpha, r, generator=stream(sd, tag, "split", "random", alpha))
@@ -134,14 +156,15 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
             run.cells[m, h, key] = Cell(test_acc[sel].clone(), train_acc[sel].clone(), nnz[sel].clone(),
                                         curve=points[sel].clone(), curve_every=curve_every)
     state = run.to_state()
-    state["info"] = {"wide_keep": wide_keep, "n_dense": n_dense, "n_wide": n_wide, "mask_updates": wt.mask_updates,
+    state["info"] = {"wide_keep": wide_keep, "dc_keeps": dc_keeps, "n_dense": n_dense, "n_wide": n_wide, "mask_updates": wt.mask_updates,
                      "post_steps": steps, "cpu_seconds": time.process_time() - cpu0}
     return state
 
 
 def boolean_controls(cells: Sequence[tuple[BooleanSetup, int]], seeds: Sequence[int], *, alpha: int = 2, narrow_keep: float = 0.8,
                      overlaps: Sequence[float] = (0.25, 0.5, 1.0), every: int = 100, fraction: float = 0.2,
-                     stop_fraction: float = 0.75, progress: bool = False, use_cache: bool = True) -> list[tuple[Run, dict]]:
+                     stop_fraction: float = 0.75, dc_widths: Sequence[int] = (), only_dropconnect: bool = False,
+                     progress: bool = False, use_cache: bool = True) -> list[tuple[Run, dict]]:
     """The Boolean controls (module docstring) for every ``(setup, m)`` of ``cells`` (``m`` clauses,
     ``setup.h`` neurons, ``setup``'s epochs), every seed.
 
@@ -150,10 +173,13 @@ def boolean_controls(cells: Sequence[tuple[BooleanSetup, int]], seeds: Sequence[
         overlaps: overlap fractions ``r`` of the ``overlap_r{r}`` variants (``r = 0`` is ``random_a{alpha}``).
         every, fraction, stop_fraction: moving masks update every ``every`` steps, moving ``fraction``
             of each layer's active weights, until ``stop_fraction`` of the post-split steps.
+        dc_widths: widths ``n`` (``setup.h <= n <= alpha * setup.h``) of extra ``wide_dc_w{n}`` variants (after the others).
+        only_dropconnect: train the narrow pair and the ``wide_dc_w{n}`` variants only (no FPE net: a
+            DropConnect rate chosen on such a run sees dense-only evidence).
 
     Returns, per cell, the :class:`~fpe.experiments.schedule.Run` (cells ``(m, h, key)``, keys
     :func:`boolean_control_keys`; numbers only) and an info dict (the wide DropConnect keep rate, the
-    dense and wide weight counts, the number of mask updates, the CPU seconds of the job's process when it was
+    keep rate of every ``wide_dc_w{n}`` (``dc_keeps``), the dense and wide weight counts, the number of mask updates, the CPU seconds of the job's process when it was
     computed). Each cell is one cached job
     (:func:`fpe.runtime.jobs.run_jobs`: on every core, or a cluster), keyed by the code this module imports.
     """
@@ -170,17 +196,25 @@ def boolean_controls(cells: Sequence[tuple[BooleanSetup, int]], seeds: Sequence[
     _check("stop_fraction", stop_fraction, 0.0, 1.0)
     if not seeds:
         raise ValueError("seeds must not be empty")
+    dc_widths = list(dc_widths)
+    if only_dropconnect and not dc_widths:
+        raise ValueError("only_dropconnect needs dc_widths (the wide_dc_w{n} variants to train)")
     cells = list(cells)
     if not cells or not all(isinstance(c, tuple) and len(c) == 2 and isinstance(c[0], BooleanSetup) for c in cells):
         raise ValueError("cells must be a non-empty list of (BooleanSetup, m) pairs")
     jobs = []
     for setup, m in cells:
         _check("m", m, 1, integer=True)
+        for n in dc_widths:
+            _check("dc_widths", n, setup.h, alpha * setup.h, integer=True)
+        keys = boolean_control_keys(alpha, overlaps, dc_widths)[2:]
+        if only_dropconnect:
+            keys = [k for k in keys if k.startswith("wide_dc_w")]
         config = {"setup": {**asdict(setup), "m": m}, "seeds": seeds, "alpha": alpha, "narrow_keep": narrow_keep, "overlaps": overlaps,
-                  "every": every, "fraction": fraction, "stop_fraction": stop_fraction}
-        cost = len(seeds) * setup.k * m * (setup.warmup_epochs + setup.post_epochs)
+                  "every": every, "fraction": fraction, "stop_fraction": stop_fraction, "keys": keys}
+        cost = len(seeds) * setup.k * m * (setup.warmup_epochs + setup.post_epochs) * (len(keys) + 2)
         jobs.append(Job("controls-boolean", config, partial(_compute, setup, m, seeds, alpha, narrow_keep, overlaps, every, fraction,
-                                                            stop_fraction, progress), module=__name__, cost=cost))
+                                                            stop_fraction, progress, keys), module=__name__, cost=cost))
     states = [job.compute() for job in jobs] if not use_cache else run_jobs(jobs, progress=progress, desc="Boolean controls")
     out = []
     for state in states:
@@ -188,6 +222,17 @@ def boolean_controls(cells: Sequence[tuple[BooleanSetup, int]], seeds: Sequence[
         info = state.pop("info")
         out.append((Run.from_state(state), info))
     return out
+
+
+def choose_dc_width(run: Run, m: int, h: int, widths: Sequence[int]) -> int:
+    """The dense-only rule that picks DropConnect's width ``n`` (and so its keep rate ``h / n``) from a
+    calibration run of :func:`boolean_controls` with ``only_dropconnect``: the ``n > h`` (a keep rate
+    below 1: ``n = h`` is the reference without DropConnect) whose ``wide_dc_w{n}`` net has the highest
+    mean test accuracy over the calibration seeds; a tie goes to the narrower net (the milder rate)."""
+    cands = [n for n in widths if n > h]
+    if not cands:
+        raise ValueError(f"widths must hold a width above h={h} (a keep rate below 1), got {list(widths)}")
+    return max(cands, key=lambda n: (float(run[m, h, f"wide_dc_w{n}"].test_acc.mean()), -n))
 
 
 def class_subset(features: Features, n_classes: int) -> Features:
