@@ -200,17 +200,23 @@ def test_boolean_controls_record_curves_for_every_variant():
         assert cell.curve.shape == (2, want) and torch.equal(cell.curve[:, -1], cell.test_acc), key
 
 
-TRAINING_CHAPTERS = ["01_fpe_step_by_step", "02_headline", "03_calibration", "03_heat_maps", "03_load_sweeps", "04_theory",
-                     "05_real_data", "07_deep_mlp", "08_controls", "08_more_controls", "09_cnn", "10_transformer"]
+def training_chapters() -> list[str]:
+    """The chapters that train a model: those whose source imports a trainer or an experiment
+    (``fpe.training``, ``fpe.experiments``); derived, so a new chapter is covered the day it is added."""
+    import re
+
+    return sorted(p.stem for p in (ROOT / "notebooks").glob("*.py")
+                  if re.search(r"^from fpe\.(training|experiments)\b", p.read_text(), re.M))
 
 
-def test_every_training_chapter_is_listed_and_labels_its_dense_baselines():
-    """Every chapter that trains a model (all but 06_cost, which times trained ones) records the plateau rule
-    for its dense baselines in its results (quick, and paper where current), labelled against its own gain."""
+def test_every_training_chapter_labels_its_dense_baselines():
+    """Every chapter that trains a model (today all but 06_cost, which times trained ones) records the
+    plateau rule for its dense baselines in its results (quick, and paper where current), labelled
+    against its own gain."""
     from fpe.runtime.deps import code_hash
 
-    chapters = sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
-    assert sorted(TRAINING_CHAPTERS + ["06_cost"]) == chapters, "a new chapter: list it here (does it train?)"
+    TRAINING_CHAPTERS = training_chapters()
+    assert "06_cost" not in TRAINING_CHAPTERS and "02_headline" in TRAINING_CHAPTERS and len(TRAINING_CHAPTERS) >= 12
     checked = 0
     for nb in TRAINING_CHAPTERS:
         for profile in ("quick", "paper"):
