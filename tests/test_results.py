@@ -253,6 +253,26 @@ def test_seeds_to_decide_is_the_first_seed_count_that_tells():
     assert half_width(10.0, seeds_to_decide(null)["equivalence"]) < 4.0
 
 
+def test_direction_tests_without_an_effect_get_a_power_line():
+    """The results page lists every direction test whose interval covers no effect, with the first seed
+    count whose interval would exclude it, and leaves out tests that decided and q-values."""
+    from fpe.book.report import power_section
+    from fpe.book.verdicts import half_width
+
+    def num(id, value, spread):
+        return {"id": id, "label": id, "value": value, "spread": spread, "n_seeds": 10, "paper": None, "unit": "%",
+                "verdict": "no paper value", "kind": "comparison"}
+
+    data = {"09_cnn": {"numbers": [num("head_rel_a2_x_w4", 2.0, 5.5), num("head_rel_a2_x_w8", 5.0, 1.0),
+                                   num("channel_rel_a2_x_w4", -1.0, 4.0), num("head_rel_a2_x_w4_q", 0.3, 0.0)]}}
+    lines = "\n".join(power_section(data))
+    assert "2 number(s)" in lines and "head_rel_a2_x_w8 " not in lines and "_q " not in lines
+    row = next(line for line in lines.splitlines() if line.startswith("| head_rel_a2_x_w4 "))
+    need = int(row.rsplit("|", 2)[1].replace(",", ""))
+    assert half_width(5.5, need) < 2.0 <= half_width(5.5, need - 1) and "the stated side" in row
+    assert "the other side" in next(line for line in lines.splitlines() if line.startswith("| channel_rel_a2_x_w4 "))
+
+
 def test_tolerances_take_the_larger_of_the_float_order_and_the_cross_cpu_gap(tmp_path):
     """write_references widens a number's tolerance by its measured gap across CPU families as by its
     float-order gap (3x the larger), never below the unit's floor."""

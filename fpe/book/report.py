@@ -194,7 +194,9 @@ def convergence_section(data: dict) -> list[str]:
 def power_section(data: dict) -> list[str]:
     """The results page's power lines: for every inconclusive number that is counted (primary comparisons,
     on the paper's setting or a substitute, and nulls), the seeds that would decide it at the observed
-    mean and spread (:func:`fpe.book.verdicts.seeds_to_decide`)."""
+    mean and spread (:func:`fpe.book.verdicts.seeds_to_decide`); then every direction test of
+    :data:`fpe.book.claims.DIRECTIONS` that shows no effect, with the seeds that would exclude it
+    (:func:`fpe.book.verdicts.seeds_for_gap`)."""
     rows = []
     for nb, n in _numbers(data):
         if verdicts.tally_class(n) not in ("paper", "substitute", "null"):
@@ -205,16 +207,35 @@ def power_section(data: dict) -> list[str]:
         fmt = lambda k: "–" if k not in need else (f"{need[k]:,}" if need[k] is not None else f"> {verdicts.MAX_SEEDS:,}")  # noqa: E731
         rows.append(f"| {n['label']} ({{doc}}`{nb}`) | {ours_cell(n)} | {n['n_seeds']} | {paper_cell(n)} | "
                     f"{fmt('zero')} | {fmt('paper') if n.get('kind') != 'null' else fmt('equivalence')} |")
+    drows = []
+    for tests in DIRECTIONS.values():
+        for nb, prefix, base, sign in tests:
+            for n in _family(data, nb, prefix):
+                if n["paper"] is not None or n["id"].endswith("_q") or n["n_seeds"] < 2 or not n["spread"] > 0 \
+                        or direction_verdict(n, base, sign) != "no effect shown":
+                    continue
+                need = verdicts.seeds_for_gap(n["spread"], abs(n["value"] - base))
+                side = "the stated side" if (n["value"] - base) * sign > 0 else "the other side"
+                drows.append(f"| {n['label']} ({{doc}}`{nb}`) | {ours_cell(n)} | {n['n_seeds']} | "
+                             f"{'above' if sign > 0 else 'below'} {base:g} | {side} | "
+                             f"{f'{need:,}' if need is not None else f'> {verdicts.MAX_SEEDS:,}'} |")
+    dtable = ["### Direction tests with no effect shown", "",
+              "Every direction test (a number without a paper value where the paper states the sign of an effect) "
+              "whose interval still covers no effect, with the seeds that would exclude it if the mean and the spread "
+              f"stayed as observed. {len(drows)} number(s).", ""]
+    if drows:
+        dtable += ["| quantity | ours (mean ± std) | seeds | the paper's direction | our mean lies on | seeds to exclude no effect |",
+                   "|---|---|---|---|---|---|", *drows, ""]
     head = ["## What more seeds would decide", "",
             "Every counted number that stays *inconclusive*, with the seeds its interval would need, if the mean and "
             "the spread stayed as observed, to exclude zero effect, and to exclude the paper's value (for a null: to "
             "fall inside its equivalence margin); \"–\" where zero effect does not apply (a level such as an accuracy, "
             "not an effect). A power line, not a promise: more seeds also move the mean. "
             f"{len(rows)} number(s).", ""]
-    if not rows:
-        return head
-    return head + ["| quantity | ours (mean ± std) | seeds | paper (± its uncertainty) | seeds to exclude zero effect | "
-                   "seeds to exclude the paper's value (null: to show equivalence) |", "|---|---|---|---|---|---|", *rows, ""]
+    if rows:
+        head += ["| quantity | ours (mean ± std) | seeds | paper (± its uncertainty) | seeds to exclude zero effect | "
+                 "seeds to exclude the paper's value (null: to show equivalence) |", "|---|---|---|---|---|---|", *rows, ""]
+    return head + dtable
 
 
 def verdicts_page() -> str:

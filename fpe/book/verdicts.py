@@ -56,7 +56,7 @@ from decimal import Decimal, InvalidOperation
 
 from scipy import stats
 
-__all__ = ["RULE", "KINDS", "VERDICTS", "BAND", "printed_half_unit", "read_range", "paper_uncertainty", "half_width",
+__all__ = ["RULE", "KINDS", "VERDICTS", "BAND", "printed_half_unit", "read_range", "paper_uncertainty", "half_width", "seeds_for_gap",
            "interval", "verdict", "effect_ratio", "tally_class", "base_verdict", "seeds_to_decide"]
 
 RULE = "v3"  # the edition of this rule; stored with every number it judged
@@ -224,6 +224,21 @@ def tally_class(number: dict) -> str:
 MAX_SEEDS = 100_000  # seeds_to_decide answers None beyond this
 
 
+def seeds_for_gap(spread: float, gap: float) -> int | None:
+    """The smallest seed count ``n`` whose interval half-width (:func:`half_width`) at ``spread`` is below
+    ``gap``: the seeds an interval needs to exclude a value ``gap`` away from the mean, if the mean and
+    spread stayed as observed; ``None`` if ``gap <= 0`` or more than :data:`MAX_SEEDS` would be needed."""
+    if not gap > 0:
+        return None
+    lo, hi = 2, MAX_SEEDS
+    if half_width(spread, hi) >= gap:
+        return None
+    while lo < hi:  # half_width falls with n: bisect for the first n with half_width < gap
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if half_width(spread, mid) >= gap else (lo, mid)
+    return lo
+
+
 def seeds_to_decide(number: dict) -> dict | None:
     """How many seeds would decide an ``inconclusive`` number if its mean and spread stayed as observed
     (a power line, not a promise): the smallest ``n`` whose Student t interval (:func:`half_width`)
@@ -235,17 +250,7 @@ def seeds_to_decide(number: dict) -> dict | None:
     if base_verdict(number["verdict"]) != "inconclusive" or number["n_seeds"] < 2 or not number["spread"] > 0:
         return None
     mean, s = number["value"], number["spread"]
-
-    def needed(gap: float) -> int | None:
-        if not gap > 0:
-            return None
-        lo, hi = 2, MAX_SEEDS
-        if half_width(s, hi) >= gap:
-            return None
-        while lo < hi:  # half_width falls with n: bisect for the first n with half_width < gap
-            mid = (lo + hi) // 2
-            lo, hi = (mid + 1, hi) if half_width(s, mid) >= gap else (lo, mid)
-        return lo
+    needed = lambda gap: seeds_for_gap(s, gap)  # noqa: E731
 
     if number.get("kind") == "null":
         margin = number["margin"]
