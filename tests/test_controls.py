@@ -175,6 +175,36 @@ def test_wide_copies_compute_the_warm_function_and_keep_the_budget():
         boolean_controls([(setup, 4)], [0], only_dropconnect=True, use_cache=False)
 
 
+def test_per_instance_streams_make_an_instance_independent_of_its_stack():
+    """With one generator per instance, an instance's DropConnect and SET draws are its own: adding other
+    instances to the stack leaves its masks and (up to the float order of a batched matmul of another
+    size) its weights as they were; with one generator for the stack, the same addition redraws them."""
+    x, y = _data()
+
+    def run(extra: int, shared: bool = False):
+        nets = [fpe.expand(init_mlp([16, 6, 1], torch.Generator().manual_seed(s)), 2, "random",
+                           generator=torch.Generator().manual_seed(9 + s)) for s in range(3 + extra)]
+        stack = StackedMLP.from_sequentials(nets)
+        keep = [0.5, 1.0, 1.0, 0.7, 0.5][:3 + extra]
+        regrow_ = [None, "set", "rigl", "set", None][:3 + extra]
+        gens = torch.Generator().manual_seed(100) if shared else [torch.Generator().manual_seed(100 + i) for i in range(3 + extra)]
+        t = DynamicTrainer(stack, x, y, torch.tensor([0, 1, 0, 1, 0][:3 + extra]), lr=1e-2, batch_size=16, keep=keep,
+                           regrow=regrow_, every=2, generator=gens)
+        t.fit(2, [torch.Generator().manual_seed(5), torch.Generator().manual_seed(6)])
+        assert t.mask_updates > 0
+        return stack
+
+    a, b = run(0), run(2)
+    for i in range(3):
+        for j in range(len(a.weights)):
+            assert torch.allclose(a.weights[j].detach()[i], b.weights[j].detach()[i], atol=1e-6), (i, j)
+            assert torch.equal(a.mask(j)[i], b.mask(j)[i]), (i, j)
+    a, b = run(0, shared=True), run(2, shared=True)
+    assert (a.weights[0].detach()[0] - b.weights[0].detach()[0]).abs().max() > 1e-3  # DropConnect redrawn
+    with pytest.raises(ValueError, match="generator"):
+        DynamicTrainer(a, x, y, torch.tensor([0, 1, 0]), lr=1e-2, batch_size=8, generator=[torch.Generator()])
+
+
 def test_class_subset_keeps_the_largest_classes():
     f = Features("x", torch.randn(30, 3), torch.arange(30) % 5, torch.randn(10, 3), torch.arange(10) % 5, list("abcde"))
     s = class_subset(f, 3)

@@ -19,7 +19,9 @@ variants after the warm-up, all on the reference trainer with :class:`fpe.traini
 - ``set_{split}_a{alpha}``, ``rigl_{split}_a{alpha}``: the FPE nets with masks that move
   (:func:`fpe.method.sparsity.regrow`).
 
-Every variant of a seed sees the same data, initialisation and minibatch order (paired design).
+Every variant of a seed sees the same data, initialisation and minibatch order (paired design), and
+draws its DropConnect masks and SET regrowth from its own stream (seed, variant), so no variant's
+result depends on which other variants train beside it.
 
 :func:`class_subset` and :func:`classes_sweep` are the class-count x width sweep on WordNet-100
 (item 8, on :func:`fpe.experiments.realdata.sweep`).
@@ -93,7 +95,8 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
     inits = [init_mlp(sizes, stream(sd, tag, "init")) for sd in seeds]
     narrow = StackedMLP.from_sequentials(inits + inits)
     di2 = torch.arange(n_seeds).repeat(2)
-    nt = DynamicTrainer(narrow, x, y, di2, lr=st.lr, batch_size=st.batch_size, generator=generator(seeds[0], tag, "masks", "narrow"))
+    nt = DynamicTrainer(narrow, x, y, di2, lr=st.lr, batch_size=st.batch_size,
+                        generator=[generator(sd, tag, "masks", key) for key in ("dense", "dense_dc") for sd in seeds])
     curve_every = curve_stride(st.warmup_epochs, st.post_epochs)
     narrow_curve = CurveRecorder(lambda: narrow.accuracy(xt, yt, di2), curve_every)
     nt.fit(st.warmup_epochs, orders("warmup"), progress=progress, desc=f"warm-up m={m}", on_epoch=narrow_curve)
@@ -141,7 +144,7 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
     steps = st.post_epochs * -(-st.n_train // st.batch_size)
     wt = DynamicTrainer(wide, x, y, torch.tensor(index), lr=st.lr, batch_size=st.batch_size, keep=keeps, regrow=methods,
                         every=every, fraction=fraction, stop=int(stop_fraction * steps),
-                        generator=generator(seeds[0], tag, "masks", "wide"))
+                        generator=[generator(seeds[i], tag, "masks", key) for i, key in zip(index, inst_keys)])
     wide_curve = CurveRecorder(lambda: wide.accuracy(xt, yt, torch.tensor(index)), curve_every)
     wt.fit(st.post_epochs, orders("post"), progress=progress, desc=f"post (wide) m={m}", on_epoch=wide_curve)
     nt.keep = torch.tensor([1.0] * n_seeds + [narrow_keep] * n_seeds)

@@ -124,7 +124,7 @@ def overlap_expand(w1: torch.Tensor, b1: torch.Tensor, w2: torch.Tensor, alpha: 
 
 
 def regrow(weight: torch.Tensor, mask: torch.Tensor, *, fraction: float, method: str,
-           grad: torch.Tensor | None = None, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+           grad: torch.Tensor | None = None, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
     """One prune-and-regrow step at a fixed non-zero count (section 7, item 6), per instance.
 
     ``weight``, ``mask``: ``(I, out, in)`` (or ``(out, in)``), the mask 0/1. For every instance, of its
@@ -132,8 +132,9 @@ def regrow(weight: torch.Tensor, mask: torch.Tensor, *, fraction: float, method:
     dropped and ``k`` inactive positions (inactive before the drop, so a dropped weight is not
     regrown at once) are grown: ``method="set"`` uniformly at random, ``method="rigl"`` where
     ``|grad|`` (the dense gradient, ``grad`` required) is largest. So every instance keeps exactly its
-    count. Returns ``(new_mask, grown)`` (``grown`` bool: the new positions, whose weights the caller
-    sets to zero and whose optimiser state it resets).
+    count. ``generator``: one ``torch.Generator`` for all instances, or a sequence of one per instance
+    (each instance's SET draws then come from its own stream). Returns ``(new_mask, grown)`` (``grown``
+    bool: the new positions, whose weights the caller sets to zero and whose optimiser state it resets).
     """
     if method not in REGROW:
         raise ValueError(f"method must be one of {REGROW}, got {method!r}")
@@ -145,6 +146,9 @@ def regrow(weight: torch.Tensor, mask: torch.Tensor, *, fraction: float, method:
         raise ValueError("method='rigl' needs grad, the dense gradient of the weight's shape")
     squeeze = weight.ndim == 2
     w = weight.detach().reshape(-1 if not squeeze else 1, weight.shape[-2] * weight.shape[-1])
+    per_instance = isinstance(generator, (list, tuple))
+    if per_instance and len(generator) != w.shape[0]:
+        raise ValueError(f"generator must be one torch.Generator or one per instance ({w.shape[0]}), got {len(generator)}")
     active = mask.reshape(w.shape) != 0
     g = None if grad is None else grad.detach().reshape(w.shape).abs()
     new_active = active.clone()
@@ -158,7 +162,7 @@ def regrow(weight: torch.Tensor, mask: torch.Tensor, *, fraction: float, method:
         mag = torch.where(a, w[i].abs(), torch.full_like(w[i], float("inf")))
         drop = torch.argsort(mag, stable=True)[:k]
         if method == "set":
-            score = torch.rand(a.shape, generator=generator, dtype=torch.float64).to(w.device)
+            score = torch.rand(a.shape, generator=generator[i] if per_instance else generator, dtype=torch.float64).to(w.device)
         else:
             score = g[i].double()
         score = torch.where(a, torch.full_like(score, -float("inf")), score)

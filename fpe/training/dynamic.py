@@ -52,7 +52,9 @@ class DynamicTrainer(Trainer):
         every: steps between mask updates.
         fraction: share of each layer's active weights moved per update.
         stop: no updates from this step on (counted over all fit calls; ``None``: never stop).
-        generator: CPU generator of the DropConnect masks and the SET regrowth.
+        generator: CPU generator of the DropConnect masks and the SET regrowth: one for the whole stack,
+            or a sequence of one per instance, so that each instance's draws come from its own stream
+            and its result does not depend on which other instances share the stack.
     """
 
     def __init__(self, model: StackedMLP, x: torch.Tensor, y: torch.Tensor, data_index: torch.Tensor | None = None, *,
@@ -75,9 +77,24 @@ class DynamicTrainer(Trainer):
         if stop is not None and (isinstance(stop, bool) or not isinstance(stop, int) or stop < 0):
             raise ValueError(f"stop must be an integer >= 0 or None, got {stop!r}")
         self.every, self.fraction, self.stop = every, float(fraction), stop
-        self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        if isinstance(generator, (list, tuple)):
+            if len(generator) != n or not all(isinstance(g, torch.Generator) for g in generator):
+                raise ValueError(f"generator must be one torch.Generator or a list of one per instance ({n}), got {len(generator)}")
+            self.generator = list(generator)
+        else:
+            self.generator = generator if generator is not None else torch.Generator().manual_seed(0)
         self.steps_done = 0
         self.mask_updates = 0
+
+    def _dropconnect(self, w: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """This step's DropConnect factors ``mask / keep`` for a stacked weight ``(I, out, in)``: drawn for
+        the whole stack from one generator, or per instance (only where ``keep < 1``) from its own."""
+        if not isinstance(self.generator, list):
+            return dropconnect_masks(w, keep, generator=self.generator) * (1.0 / keep).view(-1, 1, 1)
+        out = torch.ones_like(w)
+        for i in torch.nonzero(keep < 1).squeeze(1).tolist():
+            out[i] = dropconnect_masks(w[i], keep[i], generator=self.generator[i]) * (1.0 / keep[i])
+        return out
 
     def _move_masks(self) -> None:
         model, opt = self.model, self.optimizer
@@ -89,8 +106,8 @@ class DynamicTrainer(Trainer):
             for i, w in enumerate(model.weights):
                 mask = model.mask(i)
                 grad = None if w.grad is None else w.grad[idx]
-                new, grown = regrow(w.detach()[idx], mask[idx], fraction=self.fraction, method=method, grad=grad,
-                                    generator=self.generator)
+                gens = [self.generator[j] for j in idx.tolist()] if isinstance(self.generator, list) else self.generator
+                new, grown = regrow(w.detach()[idx], mask[idx], fraction=self.fraction, method=method, grad=grad, generator=gens)
                 with torch.no_grad():
                     mask[idx] = new
                     wi = w.data[idx]
@@ -124,8 +141,7 @@ class DynamicTrainer(Trainer):
                 xb = self.x[rows, idx][di]  # (I, B, d)
                 yb = self.y[rows, idx][di]  # (I, B)
                 if dc:
-                    scale = (1.0 / keep).view(-1, 1, 1)
-                    ws = [w * (dropconnect_masks(w.detach(), keep, generator=self.generator) * scale) for w in model.weights]
+                    ws = [w * self._dropconnect(w.detach(), keep) for w in model.weights]
                     logits = forward_weights(model, xb, ws)
                 else:
                     logits = model(xb)
