@@ -144,6 +144,7 @@ import torch
 from IPython.display import Markdown, display
 
 from fpe.book.results import Results
+from fpe.book.verdicts import significance_word
 from fpe.datasets.features import wordnet_features
 from fpe.experiments.boolean import BooleanSetup
 from fpe.experiments.controls import boolean_control_keys, boolean_controls, choose_dc_width, classes_sweep
@@ -191,11 +192,7 @@ display(Markdown(
                             f"epochs (the cost of its epoch cut)." if cfg["cut_epochs"] else ".")))
 
 
-def direction(mean, q, sign=1):
-    """'holds' if the difference has the paper's sign at q < 0.05, 'reversed' if the other, else 'not significant'."""
-    if q < 0.05:
-        return "holds" if mean * sign > 0 else "reversed"
-    return "not significant"
+direction = significance_word  # 'holds' / 'reversed' at q < 0.05 with the paper's / the other sign, else 'not significant'
 
 
 # %% [markdown]

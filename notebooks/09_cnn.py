@@ -119,6 +119,7 @@ import torch
 from IPython.display import Markdown, display
 
 from fpe.book.results import Results
+from fpe.book.verdicts import significance_word
 from fpe.datasets.loaders import load_cifar10, load_fashion_mnist
 from fpe.experiments.cnn import CNNSetup, backbone_cnn, channel_fpe, head_fpe, image_tensors, run_cnn, variant_key
 from fpe.metrics import benjamini_hochberg, mean_std, paired_pvalue, relative_improvement
@@ -287,10 +288,6 @@ plt.show()
 SUB = {d: f"{NAME[d]} substitutes for the later version's CIFAR-100" for d in RUNS}
 
 
-def verdict_word(mean, q):
-    return "holds" if mean > 0 and q < 0.05 else "reversed" if mean < 0 and q < 0.05 else "not significant"
-
-
 for d, run in RUNS.items():
     for w in WIDTHS:
         results.add(f"dense_acc_{d}_w{w}", run["dense"][w].numpy(), substitute=True,
@@ -302,7 +299,7 @@ for d, run in RUNS.items():
     for (p, a), v in zip(VARIANTS, VKEYS):
         for w in WIDTHS:
             r = rel[d, v, w]
-            status[d, v, w] = verdict_word(r.mean(), qval[d, v, w])
+            status[d, v, w] = significance_word(r.mean(), qval[d, v, w])
             results.add(f"{p}_acc_a{a}_{d}_w{w}", run[v][w].numpy(), substitute=True, label=f"{NAME[d]}: {LABEL[v]}: test accuracy, w={w}")
             results.add(f"{p}_rel_a{a}_{d}_w{w}", r, baseline=0.0, substitute=True,
                         label=f"{NAME[d]}: {LABEL[v]}: relative improvement over dense, w={w} (later version: positive)",
@@ -313,7 +310,7 @@ SL = [(d, p, a, v) for d in RUNS for (p, a), v in zip(VARIANTS, VKEYS)]
 diff = {(d, v): rel[d, v, W_SMALL] - rel[d, v, W_LARGE] for d, _, _, v in SL}
 p_sl = {(d, v): paired_pvalue(rel[d, v, W_SMALL], rel[d, v, W_LARGE]) for d, _, _, v in SL}
 q_sl = dict(zip([(d, v) for d, _, _, v in SL], benjamini_hochberg([p_sl[d, v] for d, _, _, v in SL])))
-sl_status = {(d, v): verdict_word(diff[d, v].mean(), q_sl[d, v]) for d, _, _, v in SL}
+sl_status = {(d, v): significance_word(diff[d, v].mean(), q_sl[d, v]) for d, _, _, v in SL}
 for d, p, a, v in SL:
     results.add(f"small_minus_large_{p}_a{a}_{d}", diff[d, v], baseline=0.0, substitute=True,
                 label=f"{NAME[d]}: {LABEL[v]}: relative improvement at w={W_SMALL} minus at w={W_LARGE} (later version: positive)",

@@ -56,7 +56,7 @@ from decimal import Decimal, InvalidOperation
 
 from scipy import stats
 
-__all__ = ["RULE", "KINDS", "VERDICTS", "BAND", "printed_half_unit", "read_range", "paper_uncertainty", "half_width", "seeds_for_gap",
+__all__ = ["RULE", "KINDS", "VERDICTS", "BAND", "printed_half_unit", "read_range", "paper_uncertainty", "half_width", "seeds_for_gap", "significance_word",
            "interval", "verdict", "effect_ratio", "tally_class", "base_verdict", "seeds_to_decide"]
 
 RULE = "v3"  # the edition of this rule; stored with every number it judged
@@ -222,6 +222,15 @@ def tally_class(number: dict) -> str:
 
 
 MAX_SEEDS = 100_000  # seeds_to_decide answers None beyond this
+
+
+def significance_word(mean: float, q: float, sign: int = 1, level: float = 0.05) -> str:
+    """A later-version direction test in one word, as the chapters state it: ``"holds"`` when the
+    difference has the stated sign (``sign``: +1 positive, -1 negative) at ``q < level``, ``"reversed"``
+    when it has the other sign at ``q < level``, else ``"not significant"``."""
+    if q < level and mean * sign != 0:
+        return "holds" if mean * sign > 0 else "reversed"
+    return "not significant"
 
 
 def seeds_for_gap(spread: float, gap: float) -> int | None:

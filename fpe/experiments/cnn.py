@@ -171,6 +171,11 @@ def _curve(models, xcu, ycu):
     return acc, lambda _epoch, _losses: acc.append(evaluate(models, xcu, ycu))
 
 
+def _seed_index(seeds, widths) -> list[int]:
+    """The seed of every model of the grid ``seeds`` x ``widths`` (seed-major), as an index into ``seeds``."""
+    return [si for si, _ in enumerate(seeds) for _ in widths]
+
+
 def _dense_chunk(setup: CNNSetup, widths, seeds, data, curve_data, tag: str, progress: bool) -> dict:
     """The dense models of ``seeds`` x ``widths`` in one trainer: warm-up, its weights, then the rest."""
     import time
@@ -179,7 +184,7 @@ def _dense_chunk(setup: CNNSetup, widths, seeds, data, curve_data, tag: str, pro
     grid = [(s, w) for s in seeds for w in widths]
     models = [backbone_cnn(w, image_size=setup.image_size, channels=xtr.shape[1], generator=stream(s, f"cnn-{tag}", "init", w))
               for s, w in grid]
-    trainer = CNNTrainer(models, xtr, ytr, [si for si, _ in enumerate(seeds) for _ in widths], lr=setup.lr, batch_size=setup.batch_size)
+    trainer = CNNTrainer(models, xtr, ytr, _seed_index(seeds, widths), lr=setup.lr, batch_size=setup.batch_size)
     acc_curve, record = _curve(models, *curve_data)
     order = lambda phase: [stream(s, f"cnn-{tag}", "order", phase) for s in seeds]  # noqa: E731
     losses = trainer.fit(setup.warmup_epochs, order("warmup"), progress=progress, desc="dense warm-up", on_epoch=record)
@@ -205,7 +210,7 @@ def _fpe_chunk(setup: CNNSetup, widths, seeds, data, curve_data, tag: str, place
         models.append(expand(base, alpha, setup.split, generator=stream(s, f"cnn-{tag}", "split", place, alpha, w)))
     for m in models:
         m.train()
-    trainer = CNNTrainer(models, xtr, ytr, [si for si, _ in enumerate(seeds) for _ in widths], lr=setup.lr, batch_size=setup.batch_size)
+    trainer = CNNTrainer(models, xtr, ytr, _seed_index(seeds, widths), lr=setup.lr, batch_size=setup.batch_size)
     acc_curve, record = _curve(models, *curve_data)
     losses = trainer.fit(setup.post_epochs, [stream(s, f"cnn-{tag}", "order", "post") for s in seeds], progress=progress,
                          desc=f"FPE {variant_key(place, alpha)}", on_epoch=record)

@@ -113,16 +113,13 @@ def _compute(setup: BooleanSetup, m: int, seeds: list[int], alpha: int, narrow_k
             lin1, lin2 = warm[i][0], warm[i][2]
             w1, b1, w2, b2 = (t.detach().clone() for t in (lin1.weight, lin1.bias, lin2.weight, lin2.bias))
             keep, method = 1.0, None
-            if key == "wide_dc":
-                ws = [w1.repeat_interleave(alpha, 0), w2.repeat_interleave(alpha, 1) / alpha]
-                bs = [b1.repeat_interleave(alpha), b2]
-                ms = [torch.ones_like(ws[0]), torch.ones_like(ws[1])]
-                keep = wide_keep
-            elif key.startswith("wide_dc_w"):
-                n = int(key[len("wide_dc_w"):])
+            if key.startswith("wide_dc"):  # wide_dc: all alpha * h units; wide_dc_w{n}: n of them
+                n = alpha * h if key == "wide_dc" else int(key[len("wide_dc_w"):])
                 ws, bs1, ms = _wide_copy(w1, b1, w2, h, n, alpha)
                 bs = [bs1, b2]
-                keep = dc_keeps[key] = dropconnect_keep(n_dense, sizes[0] * n + n)
+                keep = dropconnect_keep(n_dense, sizes[0] * n + n)
+                if key != "wide_dc":
+                    dc_keeps[key] = keep
             elif key.startswith("overlap_r"):
                 r = float(key[len("overlap_r"):])
                 ws, bs1, ms = overlap_expand(w1, b1, w2, alpha, r, generator=stream(sd, tag, "split", "random", alpha))

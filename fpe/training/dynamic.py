@@ -92,7 +92,7 @@ class DynamicTrainer(Trainer):
         if not isinstance(self.generator, list):
             return dropconnect_masks(w, keep, generator=self.generator) * (1.0 / keep).view(-1, 1, 1)
         out = torch.ones_like(w)
-        for i in torch.nonzero(keep < 1).squeeze(1).tolist():
+        for i in self._dc_instances:
             out[i] = dropconnect_masks(w[i], keep[i], generator=self.generator[i]) * (1.0 / keep[i])
         return out
 
@@ -103,10 +103,10 @@ class DynamicTrainer(Trainer):
             if not bool(sel.any()):
                 continue
             idx = torch.nonzero(sel).squeeze(1).to(model.weights[0].device)  # (instances that move by this method,)
+            gens = [self.generator[j] for j in idx.tolist()] if isinstance(self.generator, list) else self.generator
             for i, w in enumerate(model.weights):
                 mask = model.mask(i)
                 grad = None if w.grad is None else w.grad[idx]
-                gens = [self.generator[j] for j in idx.tolist()] if isinstance(self.generator, list) else self.generator
                 new, grown = regrow(w.detach()[idx], mask[idx], fraction=self.fraction, method=method, grad=grad, generator=gens)
                 with torch.no_grad():
                     mask[idx] = new
@@ -133,6 +133,7 @@ class DynamicTrainer(Trainer):
         dev = model.weights[0].device
         dc = bool((self.keep < 1).any())
         keep = self.keep.to(dev)
+        self._dc_instances = torch.nonzero(self.keep < 1).squeeze(1).tolist()  # self.keep may change between fits
         moving = any(r is not None for r in self.regrow)
         for _ in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
             perm = torch.stack([batch_order(n, g) for g in order_generators]).to(self.x.device)  # (S, N), drawn on the CPU
